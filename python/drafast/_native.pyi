@@ -1,0 +1,77 @@
+"""Type stubs for the Rust extension ``drafast._native`` (checked by stubtest).
+
+Errors are raised as :class:`drafast.errors.CheckpointError` / :class:`drafast.errors.CDIError`
+(imported by the extension), or ``ValueError`` for arguments of the wrong shape.
+Disk-touching calls release the GIL.
+"""
+
+from collections.abc import Sequence
+from typing import final
+
+__version__: str
+
+# ----------------------------------------------------------------------------- checkpoint
+
+CHECKPOINT_FORMAT_VERSION: int
+
+def encode_checkpoint(generation: int, entries: Sequence[tuple[str, bytes]]) -> bytes:
+    """Encode a checkpoint file image: envelope line + canonical JSON payload (keys sorted).
+
+    Values must be compact JSON documents; keys non-empty printable ASCII without ``"`` or ``\\``.
+    """
+
+def decode_checkpoint(data: bytes, name: str) -> tuple[int, list[tuple[str, bytes]]]:
+    """Verify and decode a checkpoint image; ``name`` is used in error messages (the file path).
+
+    Raises CheckpointError naming ``name`` and what is wrong (bad magic, unknown version, length
+    mismatch = torn write, checksum mismatch = corruption, malformed payload).
+    """
+
+@final
+class Checkpoint:
+    """A crash-safe key -> JSON record store backed by one file.
+
+    Opening loads and verifies the file (a missing file is an empty store; leftover temp files
+    of an interrupted writer are removed). ``commit`` applies puts and deletes and makes them
+    durable: write a temp file, fsync it, rename over the old file, fsync the directory.
+    Thread-safe; the GIL is released while writing.
+    """
+
+    def __init__(self, path: str) -> None: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def generation(self) -> int: ...
+    @property
+    def commits(self) -> int:
+        """Number of durable writes made by this object (for group-commit accounting)."""
+
+    def get(self, key: str) -> bytes | None: ...
+    def keys(self) -> list[str]: ...
+    def items(self) -> list[tuple[str, bytes]]: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, key: object) -> bool: ...
+    def commit(self, puts: Sequence[tuple[str, bytes]], deletes: Sequence[str]) -> int:
+        """Apply ``puts`` then ``deletes`` in one durable write; return the new generation."""
+
+# ----------------------------------------------------------------------------- CDI
+
+CDI_VERSIONS: list[str]
+"""Known CDI spec versions, oldest first."""
+
+def cdi_validate_vendor(name: str) -> None: ...
+def cdi_validate_class(name: str) -> None: ...
+def cdi_validate_device_name(name: str) -> None: ...
+def cdi_minimum_version(spec: bytes) -> str:
+    """The lowest cdiVersion that can express this spec (JSON, ``cdiVersion`` ignored)."""
+
+def cdi_render_spec(spec: bytes) -> bytes:
+    """Validate a spec (JSON; unknown fields rejected), set ``cdiVersion`` to the minimum needed
+    and return its canonical JSON encoding."""
+
+def cdi_write_spec(directory: str, file_name: str, spec: bytes) -> str:
+    """Render ``spec`` and write it atomically as ``directory/file_name`` (temp file + rename in
+    the same directory). Returns the path written."""
+
+def cdi_remove_spec(directory: str, file_name: str) -> bool:
+    """Remove ``directory/file_name``; False if it did not exist."""

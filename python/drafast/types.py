@@ -1,0 +1,273 @@
+"""Value types shared by the plugin core, the drivers and the publisher.
+
+Imports only :mod:`drafast.errors`. Everything here is an immutable value: drivers return them,
+the core passes them on, nothing mutates them. JSON-facing names follow ``resource.k8s.io/v1``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NewType
+
+ClaimUID = NewType("ClaimUID", str)
+DriverName = NewType("DriverName", str)
+PoolName = NewType("PoolName", str)
+DeviceName = NewType("DeviceName", str)
+RequestName = NewType("RequestName", str)
+NodeName = NewType("NodeName", str)
+
+JSON = dict[str, Any]
+"""A decoded JSON object, as the API server sends it (camelCase keys)."""
+
+
+def base_request(request: str) -> RequestName:
+    """``req/sub`` -> ``req``: the kubelet matches only base request names (prioritized list)."""
+    return RequestName(request.split("/", 1)[0])
+
+
+# --------------------------------------------------------------------------- claims (input)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimRef:
+    """What the kubelet sends: a claim's namespace, name and UID (nothing else)."""
+
+    namespace: str
+    name: str
+    uid: ClaimUID
+
+    def __str__(self) -> str:
+        return f"claim {self.namespace}/{self.name} ({self.uid})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Consumer:
+    """One entry of ``status.reservedFor`` (usually a Pod)."""
+
+    api_group: str
+    resource: str
+    name: str
+    uid: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AllocatedDevice:
+    """One ``status.allocation.devices.results[]`` entry for this driver."""
+
+    request: str
+    """Full request name, ``req`` or ``req/sub``."""
+    pool: PoolName
+    device: DeviceName
+    admin_access: bool = False
+    share_id: str | None = None
+    consumed_capacity: Mapping[str, str] = field(default_factory=dict)
+    binding_conditions: tuple[str, ...] = ()
+    binding_failure_conditions: tuple[str, ...] = ()
+
+    @property
+    def base_request(self) -> RequestName:
+        return base_request(self.request)
+
+
+class ConfigSource(enum.StrEnum):
+    CLASS = "FromClass"
+    CLAIM = "FromClaim"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpaqueConfig:
+    """One opaque config entry for this driver, in precedence order (class first, then claim)."""
+
+    source: ConfigSource
+    requests: tuple[str, ...]
+    """Requests it applies to; empty means all requests of the claim."""
+    parameters: JSON
+
+    def applies_to(self, request: str) -> bool:
+        return not self.requests or request in self.requests or base_request(request) in self.requests
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Claim:
+    """A resolved, checked ResourceClaim: only what this driver needs to prepare it."""
+
+    ref: ClaimRef
+    devices: tuple[AllocatedDevice, ...]
+    """Allocation results for this driver only (possibly empty)."""
+    configs: tuple[OpaqueConfig, ...]
+    """Opaque configs for this driver only; later entries take precedence."""
+    reserved_for: tuple[Consumer, ...]
+    obj: JSON = field(default_factory=dict, repr=False, compare=False)
+    """The full object as read, for drivers that need more (annotations, labels)."""
+
+    def configs_for(self, request: str) -> tuple[OpaqueConfig, ...]:
+        return tuple(c for c in self.configs if c.applies_to(request))
+
+
+# --------------------------------------------------------------------------- CDI edits (output)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceNode:
+    path: str
+    host_path: str | None = None
+    type: str | None = None
+    major: int | None = None
+    minor: int | None = None
+    file_mode: int | None = None
+    permissions: str | None = None
+    uid: int | None = None
+    gid: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Mount:
+    host_path: str
+    container_path: str
+    type: str | None = None
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hook:
+    hook_name: str
+    path: str
+    args: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    timeout: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContainerEdits:
+    """CDI container edits for one device (env ``NAME=value``, device nodes, mounts, hooks)."""
+
+    env: tuple[str, ...] = ()
+    device_nodes: tuple[DeviceNode, ...] = ()
+    mounts: tuple[Mount, ...] = ()
+    hooks: tuple[Hook, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.env or self.device_nodes or self.mounts or self.hooks)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreparedDevice:
+    """One device of a prepared claim, as the driver made it ready."""
+
+    requests: tuple[str, ...]
+    """Requests this device serves (full or base names; the kubelet edge sends base names)."""
+    pool: PoolName
+    device: DeviceName
+    edits: ContainerEdits = ContainerEdits()
+    share_id: str | None = None
+    cdi_device_ids: tuple[str, ...] = ()
+    """Extra CDI IDs the driver manages itself; the core adds the ID of its per-claim spec."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreparedClaim:
+    """What a driver returns from prepare, and what the checkpoint keeps."""
+
+    devices: tuple[PreparedDevice, ...]
+    state: JSON = field(default_factory=dict)
+    """Driver-private JSON state, checkpointed and handed back at unprepare."""
+
+
+# --------------------------------------------------------------------------- health
+
+
+class Health(enum.IntEnum):
+    """Values of the kubelet's ``HealthStatus`` enum."""
+
+    UNKNOWN = 0
+    HEALTHY = 1
+    UNHEALTHY = 2
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceHealth:
+    pool: PoolName
+    device: DeviceName
+    health: Health
+    message: str = ""
+    timeout_seconds: int = 0
+    """Per-device health timeout for the kubelet; 0 = kubelet default (30 s)."""
+
+
+# --------------------------------------------------------------------------- published resources
+
+
+class Version(str):
+    """A semantic-version attribute value (``DeviceAttribute.version``), distinct from a string."""
+
+    __slots__ = ()
+
+
+AttributeValue = bool | int | str | Version | tuple[int, ...] | tuple[bool, ...] | tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Capacity:
+    value: str
+    """A Kubernetes quantity, e.g. ``"16Gi"`` or ``"4"``."""
+    request_policy: JSON | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Device:
+    """One device as published in a ResourceSlice."""
+
+    name: DeviceName
+    attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
+    capacity: Mapping[str, Capacity] = field(default_factory=dict)
+    allow_multiple_allocations: bool = False
+    taints: tuple[JSON, ...] = ()
+    consumes_counters: tuple[JSON, ...] = ()
+    binds_to_node: bool = False
+    binding_conditions: tuple[str, ...] = ()
+    binding_failure_conditions: tuple[str, ...] = ()
+    node_selection: JSON | None = None
+    """Per-device ``nodeName``/``nodeSelector``/``allNodes`` (with per-device node selection)."""
+
+    @property
+    def uses_advanced_features(self) -> bool:
+        """True when the 64-devices-per-slice limit applies (taints, counters, list attributes)."""
+        lists = any(isinstance(v, tuple) for v in self.attributes.values())
+        return bool(self.taints or self.consumes_counters or lists)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Slice:
+    """Devices meant to share one ResourceSlice; the publisher chunks further if needed."""
+
+    devices: tuple[Device, ...] = ()
+    shared_counters: tuple[JSON, ...] = ()
+    per_device_node_selection: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pool:
+    """A pool: node-local (``node_name``) or cluster-level (``node_selector`` or ``all_nodes``)."""
+
+    slices: tuple[Slice, ...]
+    node_name: NodeName | None = None
+    node_selector: JSON | None = None
+    all_nodes: bool = False
+    generation: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DriverResources:
+    """The desired published state of one driver: pool name -> pool."""
+
+    pools: Mapping[PoolName, Pool]
+
+    def devices(self) -> dict[tuple[PoolName, DeviceName], Device]:
+        return {
+            (pool_name, dev.name): dev
+            for pool_name, pool in self.pools.items()
+            for sl in pool.slices
+            for dev in sl.devices
+        }
