@@ -1,0 +1,91 @@
+# drafast: every set-up step a fresh machine needs, from the registries only.
+#   make demo   -- virtualenv + dependencies + native extension, then `drafast demo`
+#   make test   -- the same set-up, then every check and test suite
+#   make bench  -- benchmarks; writes bench-results/*.json and a table
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Build caches live outside the clone (reused across clones, keyed by toolchain in the path).
+CACHE_DIR ?= $(HOME)/.cache/drafast
+export CARGO_TARGET_DIR ?= $(CACHE_DIR)/cargo-target-$(shell rustc --version | cut -d' ' -f2)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+DEPS_STAMP := $(VENV)/.deps-installed
+NATIVE_STAMP := $(VENV)/.native-built
+RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.lock
+PROTO_DIR := python/drafast/kubelet/proto
+
+.PHONY: help
+help:
+	@echo "make demo | test | bench | lint | proto | clean"
+
+$(DEPS_STAMP): requirements-dev.txt
+	@echo "==> creating virtualenv $(VENV) and installing pinned dependencies"
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+$(NATIVE_STAMP): $(DEPS_STAMP) $(RUST_SOURCES) pyproject.toml
+	@echo "==> building the native extension drafast._native (release)"
+	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release --locked --quiet
+	@touch $@
+
+.PHONY: setup
+setup: $(NATIVE_STAMP)
+
+.PHONY: demo
+demo: setup
+	$(VENV)/bin/drafast demo
+
+.PHONY: proto
+proto: $(DEPS_STAMP)
+	@echo "==> regenerating protobuf modules"
+	PYTHON=$(PY) bash $(PROTO_DIR)/generate.sh
+
+.PHONY: proto-check
+proto-check: $(DEPS_STAMP)
+	@echo "==> checking generated protobuf modules are up to date"
+	@tmp=$$(mktemp -d); cp -r python $$tmp/; \
+	  PYTHON=$(abspath $(PY)) OUT_ROOT=$$tmp/python bash $(PROTO_DIR)/generate.sh; \
+	  if ! diff -r -x __pycache__ $(PROTO_DIR) $$tmp/$(PROTO_DIR); then \
+	    echo "generated protobuf code is stale: run 'make proto'"; rm -rf $$tmp; exit 1; fi; \
+	  rm -rf $$tmp
+
+.PHONY: lint
+lint: setup proto-check
+	@echo "==> cargo fmt --check"
+	cargo fmt --all --check
+	@echo "==> cargo clippy -D warnings"
+	cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
+	@echo "==> ruff"
+	$(VENV)/bin/ruff check python tests benches
+	$(VENV)/bin/ruff format --check python tests benches
+	@echo "==> mypy --strict"
+	$(VENV)/bin/mypy
+	@echo "==> import-linter"
+	cd python && ../$(VENV)/bin/lint-imports --config ../pyproject.toml
+	@echo "==> stubtest drafast._native"
+	MYPYPATH=python $(PY) -m mypy.stubtest drafast._native
+
+.PHONY: test
+test: lint
+	@echo "==> cargo test"
+	cargo test --workspace --locked --quiet
+	@echo "==> pytest (unit, native, integration)"
+	$(PY) -m pytest -q tests
+
+.PHONY: bench
+bench: setup
+	@echo "==> benchmarks (pytest-benchmark; every benchmark also checks its result)"
+	@mkdir -p bench-results
+	$(PY) -m pytest benches -q -p no:randomly --benchmark-json=bench-results/benchmarks.json
+	$(PY) benches/report.py bench-results/benchmarks.json | tee bench-results/table.md
+
+.PHONY: clean
+clean:
+	rm -rf $(VENV) bench-results .pytest_cache .mypy_cache .ruff_cache

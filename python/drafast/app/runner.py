@@ -1,0 +1,141 @@
+"""Lifecycle of one plugin process: build the object graph, serve, publish, stop cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from drafast.app.drivers import DRIVERS
+from drafast.app.settings import RunOptions
+from drafast.cdi import ClaimSpecWriter
+from drafast.config import KubeletSettings, PluginSettings
+from drafast.driver import ClaimSource, HealthSource, KubeletDriver
+from drafast.errors import ConfigError, DrafastError
+from drafast.k8s import DirClaimSource, DirSliceSink, DirStore
+from drafast.kubelet import KubeletServer
+from drafast.plugin import HealthBoard, PluginCore
+from drafast.publish import SlicePublisher
+from drafast.state import ClaimStore
+from drafast.types import DeviceHealth, DriverName, Health, NodeName
+
+log = logging.getLogger(__name__)
+
+
+def _cluster(opts: RunOptions) -> tuple[ClaimSource, DirSliceSink]:
+    if opts.cluster.startswith("dir:"):
+        store = DirStore(Path(opts.cluster[4:]).absolute())
+        return DirClaimSource(store), DirSliceSink(store)
+    if opts.cluster == "kube":
+        raise ConfigError("--cluster kube is not available in this build yet; use --cluster dir:PATH")
+    raise ConfigError(f"--cluster {opts.cluster!r}: expected 'kube' or 'dir:PATH'")
+
+
+class Plugin:
+    """One running driver: kubelet sockets, claim handling, slice publishing, health."""
+
+    def __init__(self, opts: RunOptions) -> None:
+        self.opts = opts
+        kind = DRIVERS.get(opts.driver)
+        if kind is None:
+            raise ConfigError(f"unknown driver {opts.driver!r}; known: {', '.join(DRIVERS)}")
+        self.driver: KubeletDriver = kind.build(opts)
+        claims, self.sink = _cluster(opts)
+        opts.plugin_dir.mkdir(parents=True, exist_ok=True)
+        self.store = ClaimStore(opts.plugin_dir)  # refuses a corrupted checkpoint
+        self.cdi = ClaimSpecWriter(opts.cdi_dir, opts.driver_name, self.driver.cdi_class)
+        self.core = PluginCore(
+            PluginSettings(
+                driver_name=DriverName(opts.driver_name),
+                node_name=NodeName(opts.node_name),
+                state_dir=opts.plugin_dir,
+                cdi_dir=opts.cdi_dir,
+                serialize=opts.serialize,
+            ),
+            self.driver,
+            claims,
+            self.store,
+            self.cdi,
+        )
+        self.health = HealthBoard()
+        self.server = KubeletServer(
+            KubeletSettings(
+                driver_name=DriverName(opts.driver_name),
+                plugin_dir=opts.plugin_dir,
+                registry_dir=opts.registry_dir,
+                pod_uid=opts.pod_uid,
+                shutdown_grace_seconds=opts.grace_seconds,
+            ),
+            self.core,
+            self.health,
+        )
+        self.publisher = SlicePublisher(self.driver, self.sink)
+
+    async def _health_snapshot(self) -> list[DeviceHealth]:
+        if isinstance(self.driver, HealthSource):
+            return list(await self.driver.health())
+        last = self.publisher.last
+        return [
+            DeviceHealth(pool=p, device=d, health=Health.HEALTHY)
+            for p, d in (last.devices() if last else {})
+        ]
+
+    async def _publish_loop(self) -> None:
+        while True:
+            try:
+                await self.publisher.sync()
+            except DrafastError as err:  # recoverable by design: keep serving, retry next round
+                log.error("publishing failed", extra={"error": str(err)})
+            await asyncio.sleep(self.opts.resync_seconds)
+
+    async def _health_loop(self) -> None:
+        while True:
+            try:
+                await self.health.update(await self._health_snapshot())
+            except DrafastError as err:
+                log.error("health check failed", extra={"error": str(err)})
+            await asyncio.sleep(self.opts.health_poll_seconds)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Plugin]:
+        """Serve until the block exits; then stop accepting, finish in-flight calls, clean up."""
+        try:
+            await self.publisher.sync()  # publish before registering, like the Go helper
+        except DrafastError as err:
+            log.error("publishing failed", extra={"error": str(err)})
+        await self.health.update(await self._health_snapshot())
+        await self.server.start()
+        log.info(
+            "plugin serving",
+            extra={"driver": self.opts.driver_name, "node": self.opts.node_name},
+        )
+        try:
+            async with asyncio.TaskGroup() as tg:
+                loops = [
+                    tg.create_task(self._publish_loop(), name="publish-loop"),
+                    tg.create_task(self._health_loop(), name="health-loop"),
+                ]
+                try:
+                    yield self
+                finally:
+                    for t in loops:
+                        t.cancel()
+        finally:
+            await self.server.stop(self.opts.grace_seconds)
+            await self.core.drain()
+            log.info("plugin stopped", extra={"driver": self.opts.driver_name})
+
+
+async def serve_until_signalled(opts: RunOptions) -> int:
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with Plugin(opts).running():
+        await stop.wait()
+        log.info("signal received, shutting down")
+    return 0

@@ -1,0 +1,137 @@
+"""A directory-backed store of Kubernetes objects, the offline stand-in for the API server.
+
+Layout: ``PATH/<resource>/<namespace>/<name>.yaml`` for namespaced objects and
+``PATH/<resource>/<name>.yaml`` for cluster-scoped ones (``.yml`` and ``.json`` are read too),
+``<resource>`` being the plural API name (``resourceclaims``, ``resourceslices``, ...). Writes are
+atomic (temp file + rename), so readers never see half an object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from drafast.errors import ClaimError, ClaimNotFoundError, ConfigError
+from drafast.types import JSON, ClaimRef
+
+_SUFFIXES = (".yaml", ".yml", ".json")
+_counter = itertools.count()
+
+
+class DirStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _dir(self, resource: str, namespace: str | None) -> Path:
+        return self.root / resource / namespace if namespace else self.root / resource
+
+    def find(self, resource: str, name: str, namespace: str | None = None) -> Path | None:
+        d = self._dir(resource, namespace)
+        for suffix in _SUFFIXES:
+            p = d / f"{name}{suffix}"
+            if p.is_file():
+                return p
+        return None
+
+    @staticmethod
+    def load(path: Path) -> JSON:
+        """Read one object; errors name the file."""
+        try:
+            raw = path.read_bytes()
+            obj: Any = orjson.loads(raw) if path.suffix == ".json" else yaml.safe_load(raw)
+        except OSError as err:
+            raise ConfigError(f"{path}: cannot read: {err.strerror or err}") from err
+        except (orjson.JSONDecodeError, yaml.YAMLError) as err:
+            raise ConfigError(f"{path}: not valid {path.suffix[1:].upper()}: {err}") from err
+        if not isinstance(obj, dict):
+            raise ConfigError(f"{path}: expected one object, got {type(obj).__name__}")
+        return obj
+
+    def get(self, resource: str, name: str, namespace: str | None = None) -> JSON | None:
+        p = self.find(resource, name, namespace)
+        return None if p is None else self.load(p)
+
+    def list(self, resource: str, namespace: str | None = None) -> list[tuple[Path, JSON]]:
+        d = self._dir(resource, namespace)
+        if not d.is_dir():
+            return []
+        return [(p, self.load(p)) for p in sorted(d.iterdir()) if p.suffix in _SUFFIXES]
+
+    def put(self, resource: str, obj: JSON, namespace: str | None = None) -> Path:
+        name = obj["metadata"]["name"]
+        d = self._dir(resource, namespace)
+        d.mkdir(parents=True, exist_ok=True)
+        for suffix in _SUFFIXES[1:]:  # one file per object: drop other spellings
+            (d / f"{name}{suffix}").unlink(missing_ok=True)
+        path = d / f"{name}.yaml"
+        tmp = d / f".{name}.yaml.tmp.{os.getpid()}.{next(_counter)}"
+        tmp.write_text(yaml.safe_dump(obj, sort_keys=False), encoding="utf-8")
+        os.replace(tmp, path)
+        return path
+
+    def delete(self, resource: str, name: str, namespace: str | None = None) -> bool:
+        p = self.find(resource, name, namespace)
+        if p is None:
+            return False
+        p.unlink(missing_ok=True)
+        return True
+
+
+class DirClaimSource:
+    """:class:`drafast.driver.ClaimSource` over a :class:`DirStore`."""
+
+    def __init__(self, store: DirStore) -> None:
+        self.store = store
+
+    async def get_claim(self, ref: ClaimRef) -> JSON:
+        def read() -> JSON:
+            path = self.store.find("resourceclaims", ref.name, ref.namespace)
+            if path is None:
+                raise ClaimNotFoundError(f"{ref}: not found in {self.store.root}")
+            try:
+                return self.store.load(path)
+            except ConfigError as err:
+                raise ClaimError(f"{ref}: {err}") from err
+
+        return await asyncio.to_thread(read)
+
+
+class DirSliceSink:
+    """Writes one driver's ResourceSlices into a :class:`DirStore`, removing ones it owns that
+    are no longer desired (same ``spec.driver`` and ``spec.nodeName``/pool)."""
+
+    def __init__(self, store: DirStore) -> None:
+        self.store = store
+        self.writes = 0
+
+    def _apply(self, driver: str, owned_pools: set[str], slices: Sequence[JSON]) -> int:
+        wanted = {s["metadata"]["name"]: s for s in slices}
+        writes = 0
+        for path, obj in self.store.list("resourceslices"):
+            spec = obj.get("spec") or {}
+            name = (obj.get("metadata") or {}).get("name", path.stem)
+            ours = spec.get("driver") == driver and (spec.get("pool") or {}).get("name") in owned_pools
+            if not ours:
+                continue
+            if name not in wanted:
+                path.unlink(missing_ok=True)
+                writes += 1
+            elif obj == wanted[name]:
+                del wanted[name]  # unchanged: no write
+        for obj in wanted.values():
+            self.store.put("resourceslices", obj)
+            writes += 1
+        return writes
+
+    async def apply(self, driver: str, owned_pools: set[str], slices: Sequence[JSON]) -> int:
+        """Make the store match; returns the number of writes (0 when nothing changed)."""
+        n = await asyncio.to_thread(self._apply, driver, owned_pools, slices)
+        self.writes += n
+        return n

@@ -1,0 +1,214 @@
+"""The plugin core: turns kubelet calls into driver calls, concurrently and idempotently.
+
+For each prepare call: claims not yet in the checkpoint are fetched concurrently (before any
+lock), then each distinct claim is handled under its own lock: checkpoint hit -> rewrite the CDI
+spec and answer the same devices; miss -> resolve, ``driver.prepare``, write the CDI spec,
+checkpoint (group-committed, durable before the answer). Every requested UID gets an entry;
+failures are per-claim error strings naming the claim. Per-claim work is shielded from the
+caller's cancellation (a kubelet timeout), so a finished prepare is always checkpointed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from drafast.cdi import ClaimSpecWriter
+from drafast.config import PluginSettings
+from drafast.driver import ClaimSource, KubeletDriver
+from drafast.errors import ClaimError, DrafastError
+from drafast.plugin.claims import resolve_claim
+from drafast.plugin.locks import KeyedLocks
+from drafast.plugin.results import DeviceResult, PrepareResult, UnprepareResult
+from drafast.state import ClaimRecord, ClaimStore
+from drafast.types import JSON, ClaimRef, base_request
+
+log = logging.getLogger(__name__)
+
+R = TypeVar("R", PrepareResult, UnprepareResult)
+
+
+def _error_text(ref: ClaimRef, err: BaseException) -> str:
+    text = str(err)
+    # Our errors already name the claim; anything else gets the claim prepended.
+    return text if isinstance(err, DrafastError) and str(ref.uid) in text else f"{ref}: {text}"
+
+
+class PluginCore:
+    """Implements the kubelet-facing claim handling for one :class:`KubeletDriver`."""
+
+    def __init__(
+        self,
+        settings: PluginSettings,
+        driver: KubeletDriver,
+        claims: ClaimSource,
+        store: ClaimStore,
+        cdi: ClaimSpecWriter,
+    ) -> None:
+        self.settings = settings
+        self.driver = driver
+        self.claims = claims
+        self.store = store
+        self.cdi = cdi
+        self._locks = KeyedLocks()
+        self._serial = asyncio.Lock() if settings.serialize else None
+        self._inflight: set[asyncio.Task[object]] = set()
+
+    # ------------------------------------------------------------------ request shaping
+
+    def _distinct(
+        self, refs: Sequence[ClaimRef], make_error: Callable[[str], R]
+    ) -> tuple[dict[str, ClaimRef], dict[str, R]]:
+        """Drop duplicate UIDs; answer malformed and oversized requests per claim."""
+        errors: dict[str, R] = {}
+        if len(refs) > self.settings.max_claims_per_call:
+            msg = (
+                f"request carries {len(refs)} claims, more than the limit of "
+                f"{self.settings.max_claims_per_call} per call"
+            )
+            return {}, {r.uid: make_error(f"{r}: {msg}") for r in refs}
+        unique: dict[str, ClaimRef] = {}
+        for ref in refs:
+            if not ref.uid:
+                errors[""] = make_error(f"{ref}: empty claim UID")
+            elif not ref.namespace or not ref.name:
+                errors[ref.uid] = make_error(f"{ref}: empty namespace or name")
+            elif ref.uid in unique and unique[ref.uid] != ref:
+                errors[ref.uid] = make_error(
+                    f"{ref}: the same UID is also requested as {unique[ref.uid]}"
+                )
+            elif ref.uid not in errors:
+                unique[ref.uid] = ref
+        for uid in errors:
+            unique.pop(uid, None)
+        return unique, errors
+
+    async def _guarded(self, ref: ClaimRef, work: Awaitable[R], make_error: Callable[[str], R]) -> R:
+        try:
+            return await work
+        except DrafastError as err:
+            log.warning("claim failed", extra={"claim": str(ref), "error": str(err)})
+            return make_error(_error_text(ref, err))
+        except Exception as err:
+            log.exception("claim failed unexpectedly", extra={"claim": str(ref)})
+            return make_error(f"{ref}: internal error: {type(err).__name__}: {err}")
+
+    async def _run_all(
+        self,
+        unique: dict[str, ClaimRef],
+        per_claim: Callable[[ClaimRef], Awaitable[R]],
+        make_error: Callable[[str], R],
+    ) -> dict[str, R]:
+        tasks: dict[str, asyncio.Task[R]] = {}
+        for uid, ref in unique.items():
+            task = asyncio.create_task(
+                self._guarded(ref, per_claim(ref), make_error), name=f"claim-{uid}"
+            )
+            self._inflight.add(task)  # owned here until done, even if the caller is cancelled
+            task.add_done_callback(self._inflight.discard)
+            tasks[uid] = task
+        # Shielded: a cancelled RPC must not interrupt a prepare between driver and checkpoint.
+        await asyncio.shield(asyncio.gather(*tasks.values()))
+        return {uid: t.result() for uid, t in tasks.items()}
+
+    # ------------------------------------------------------------------ prepare
+
+    async def prepare(self, claims: Sequence[ClaimRef]) -> dict[str, PrepareResult]:
+        started = time.perf_counter()
+
+        def err(msg: str) -> PrepareResult:
+            return PrepareResult(error=msg)
+
+        unique, results = self._distinct(claims, err)
+        async with self._serial or contextlib.nullcontext():
+            fetched = await self._fetch(
+                [r for uid, r in unique.items() if uid not in self.store]
+            )
+            results.update(
+                await self._run_all(unique, lambda ref: self._prepare_one(ref, fetched), err)
+            )
+        log.info(
+            "prepare",
+            extra={
+                "claims": len(claims),
+                "failed": sum(1 for r in results.values() if r.error),
+                "seconds": round(time.perf_counter() - started, 6),
+            },
+        )
+        return results
+
+    async def _fetch(self, refs: list[ClaimRef]) -> dict[str, JSON | BaseException]:
+        """GET every claim concurrently, outside any lock; failures are kept per claim."""
+        got = await asyncio.gather(
+            *(self.claims.get_claim(r) for r in refs), return_exceptions=True
+        )
+        return {r.uid: g for r, g in zip(refs, got, strict=True)}
+
+    def _answer(self, record: ClaimRecord) -> PrepareResult:
+        return PrepareResult(
+            devices=tuple(
+                DeviceResult(
+                    request_names=tuple(dict.fromkeys(base_request(r) for r in d.requests)),
+                    pool=d.pool,
+                    device=d.device,
+                    cdi_device_ids=ids,
+                    share_id=d.share_id,
+                )
+                for d, ids in zip(record.prepared.devices, record.cdi_ids, strict=True)
+            )
+        )
+
+    async def _prepare_one(
+        self, ref: ClaimRef, fetched: dict[str, JSON | BaseException]
+    ) -> PrepareResult:
+        async with self._locks.hold(ref.uid):
+            record = self.store.get(ref.uid)
+            if record is not None and record.ref != ref:
+                raise ClaimError(f"{ref}: the checkpoint holds this UID as {record.ref}")
+            if record is not None:
+                # Idempotent: /var/run/cdi may have been wiped (reboot); always re-materialize.
+                self.cdi.write(ref.uid, record.prepared)
+                return self._answer(record)
+            got = fetched.get(ref.uid)
+            if got is None:  # became unprepared while we fetched; fetch now
+                got = await self.claims.get_claim(ref)
+            if isinstance(got, BaseException):
+                raise got
+            claim = resolve_claim(got, ref, self.driver.name)
+            prepared = await self.driver.prepare(claim)
+            self.cdi.write(ref.uid, prepared)
+            record = ClaimRecord(
+                ref=ref, prepared=prepared, cdi_ids=self.cdi.device_ids(ref.uid, prepared)
+            )
+            await self.store.put(record)
+            return self._answer(record)
+
+    # ------------------------------------------------------------------ unprepare
+
+    async def unprepare(self, claims: Sequence[ClaimRef]) -> dict[str, UnprepareResult]:
+        def err(msg: str) -> UnprepareResult:
+            return UnprepareResult(error=msg)
+
+        unique, results = self._distinct(claims, err)
+        async with self._serial or contextlib.nullcontext():
+            results.update(await self._run_all(unique, self._unprepare_one, err))
+        return results
+
+    async def _unprepare_one(self, ref: ClaimRef) -> UnprepareResult:
+        async with self._locks.hold(ref.uid):
+            record = self.store.get(ref.uid)
+            if record is not None:
+                await self.driver.unprepare(ref, record.prepared)
+            # Unknown claims succeed; a spec left by a crash between write and checkpoint goes too.
+            self.cdi.remove(ref.uid)
+            await self.store.delete(ref.uid)
+            return UnprepareResult()
+
+    async def drain(self) -> None:
+        """Wait for per-claim work that outlived a cancelled call (used at shutdown)."""
+        if self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)

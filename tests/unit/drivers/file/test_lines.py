@@ -1,0 +1,46 @@
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from drafast.drivers.file.lines import ClaimLines, claim_of, rewrite
+from drafast.errors import DeviceError
+
+
+def test_claim_of() -> None:
+    assert claim_of("ns/pod claim=abc") == "abc"
+    assert claim_of("a user line") is None
+    assert claim_of(" claim=abc") is None
+
+
+def test_rewrite_replaces_only_changed_claims_and_keeps_foreign_lines(tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    f.write_text("header\nns/a claim=u1\nns/b claim=u2\n")
+    os.chmod(f, 0o640)
+    rewrite(f, {"u1": ["ns/a2 claim=u1"], "u3": ["ns/c claim=u3"]}, durable=True)
+    assert f.read_text() == "header\nns/b claim=u2\nns/a2 claim=u1\nns/c claim=u3\n"
+    assert f.stat().st_mode & 0o777 == 0o640
+    rewrite(f, {"u2": []}, durable=False)
+    assert "u2" not in f.read_text()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_rewrite_of_missing_file(tmp_path: Path) -> None:
+    rewrite(tmp_path / "gone", {"u1": []}, durable=True)  # removing from nothing is fine
+    with pytest.raises(DeviceError, match=r"file .*gone: does not exist"):
+        rewrite(tmp_path / "gone", {"u1": ["x claim=u1"]}, durable=True)
+
+
+async def test_concurrent_claims_on_one_file_do_not_clobber(tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    f.write_text("")
+    lines = ClaimLines(durable=False)
+    await asyncio.gather(*(lines.set_claim(f, f"u{i}", [f"ns/p{i} claim=u{i}"]) for i in range(50)))
+    assert sorted(f.read_text().splitlines()) == sorted(f"ns/p{i} claim=u{i}" for i in range(50))
+    await asyncio.gather(*(lines.drop_claim(f, f"u{i}") for i in range(0, 50, 2)))
+    assert sorted(f.read_text().splitlines()) == sorted(
+        f"ns/p{i} claim=u{i}" for i in range(1, 50, 2)
+    )
+    # coalesced: far fewer rewrites than claims
+    assert lines._batchers[f].flushes < 50

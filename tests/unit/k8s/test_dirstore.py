@@ -1,0 +1,68 @@
+from pathlib import Path
+
+import pytest
+
+from drafast.errors import ClaimError, ClaimNotFoundError, ConfigError
+from drafast.k8s import DirClaimSource, DirSliceSink, DirStore, allocated_claim
+from drafast.types import ClaimRef, ClaimUID
+
+
+def test_put_get_list_delete(tmp_path: Path) -> None:
+    s = DirStore(tmp_path)
+    obj = {"metadata": {"name": "n1"}, "spec": {"x": 1}}
+    p = s.put("deviceclasses", obj)
+    assert p == tmp_path / "deviceclasses" / "n1.yaml"
+    assert s.get("deviceclasses", "n1") == obj
+    assert [o for _, o in s.list("deviceclasses")] == [obj]
+    assert s.delete("deviceclasses", "n1")
+    assert s.get("deviceclasses", "n1") is None
+
+
+def test_json_files_are_read(tmp_path: Path) -> None:
+    (tmp_path / "resourceclaims" / "ns").mkdir(parents=True)
+    (tmp_path / "resourceclaims" / "ns" / "c.json").write_text('{"metadata": {"name": "c"}}')
+    assert DirStore(tmp_path).get("resourceclaims", "c", "ns") == {"metadata": {"name": "c"}}
+
+
+def test_bad_files_name_the_file(tmp_path: Path) -> None:
+    d = tmp_path / "resourceclaims" / "ns"
+    d.mkdir(parents=True)
+    (d / "bad.yaml").write_text("a: [unclosed")
+    (d / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: not valid YAML"):
+        DirStore(tmp_path).get("resourceclaims", "bad", "ns")
+    with pytest.raises(ConfigError, match=r"list.yaml: expected one object, got list"):
+        DirStore(tmp_path).get("resourceclaims", "list", "ns")
+
+
+async def test_claim_source(tmp_path: Path) -> None:
+    store = DirStore(tmp_path)
+    obj = allocated_claim(namespace="ns", name="c", driver="d.example.com", devices=[("r", "p", "d")])
+    store.put("resourceclaims", obj, "ns")
+    src = DirClaimSource(store)
+    ref = ClaimRef(namespace="ns", name="c", uid=ClaimUID(obj["metadata"]["uid"]))
+    assert await src.get_claim(ref) == obj
+    with pytest.raises(ClaimNotFoundError, match=r"claim ns/missing \(u\): not found"):
+        await src.get_claim(ClaimRef(namespace="ns", name="missing", uid=ClaimUID("u")))
+    (tmp_path / "resourceclaims" / "ns" / "c.yaml").write_text(": :")
+    with pytest.raises(ClaimError, match=r"claim ns/c .*not valid YAML"):
+        await src.get_claim(ref)
+
+
+async def test_slice_sink_writes_only_changes(tmp_path: Path) -> None:
+    store = DirStore(tmp_path)
+    sink = DirSliceSink(store)
+
+    def sl(name: str, devs: list[str]) -> dict:
+        return {
+            "metadata": {"name": name},
+            "spec": {"driver": "d", "pool": {"name": "node"}, "devices": [{"name": x} for x in devs]},
+        }
+
+    foreign = {"metadata": {"name": "other"}, "spec": {"driver": "x", "pool": {"name": "node"}}}
+    store.put("resourceslices", foreign)
+    assert await sink.apply("d", {"node"}, [sl("a", ["1"]), sl("b", ["2"])]) == 2
+    assert await sink.apply("d", {"node"}, [sl("a", ["1"]), sl("b", ["2"])]) == 0
+    assert await sink.apply("d", {"node"}, [sl("a", ["1", "3"])]) == 2  # update a, delete b
+    names = sorted(o["metadata"]["name"] for _, o in store.list("resourceslices"))
+    assert names == ["a", "other"]
