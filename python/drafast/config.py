@@ -44,5 +44,5 @@ class KubeletSettings:
     """Set for rolling updates: socket names then carry the pod UID (kubelet >= 1.33)."""
     serve_v1beta1: bool = True
     health_resend_seconds: float = 10.0
-    """The kubelet marks devices Unknown after 30 s without news; resend the full list this often."""
+    """The kubelet marks devices Unknown after 30 s without news: resend the list this often."""
     shutdown_grace_seconds: float = 5.0

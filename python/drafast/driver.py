@@ -90,14 +90,13 @@ class NRIHooks(Protocol):
     ``ContainerAdjustment`` and ``update`` a list of ``ContainerUpdate`` objects.
     """
 
-    async def synchronize(self, pods: Sequence[JSON], containers: Sequence[JSON]) -> Sequence[JSON]:
-        ...
+    async def synchronize(
+        self, pods: Sequence[JSON], containers: Sequence[JSON]
+    ) -> Sequence[JSON]: ...
 
-    async def adjust(self, pod: JSON, container: JSON) -> JSON:
-        ...
+    async def adjust(self, pod: JSON, container: JSON) -> JSON: ...
 
-    async def removed(self, pod: JSON, container: JSON) -> Sequence[JSON]:
-        ...
+    async def removed(self, pod: JSON, container: JSON) -> Sequence[JSON]: ...
 
 
 class ClaimSource(Protocol):

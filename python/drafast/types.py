@@ -86,7 +86,9 @@ class OpaqueConfig:
     parameters: JSON
 
     def applies_to(self, request: str) -> bool:
-        return not self.requests or request in self.requests or base_request(request) in self.requests
+        return (
+            not self.requests or request in self.requests or base_request(request) in self.requests
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from drafast.app.drivers import DRIVERS
 from drafast.errors import DrafastError
@@ -18,22 +18,36 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--config", help="YAML file with settings (flags and env win over it)")
     p.add_argument("--driver-name", help="DRA driver name (default: the driver's own)")
     p.add_argument("--node-name", help="this node's name [NODE_NAME]")
-    p.add_argument("--plugin-dir", help="DRA socket + checkpoint dir [default /var/lib/kubelet/plugins/<driver>]")
-    p.add_argument("--registry-dir", help="kubelet plugin registry dir [/var/lib/kubelet/plugins_registry]")
+    p.add_argument(
+        "--plugin-dir",
+        help="DRA socket + checkpoint dir [default /var/lib/kubelet/plugins/<driver>]",
+    )
+    p.add_argument(
+        "--registry-dir", help="kubelet plugin registry dir [/var/lib/kubelet/plugins_registry]"
+    )
     p.add_argument("--cdi-dir", help="CDI spec dir [CDI_ROOT, /var/run/cdi]")
     p.add_argument("--cluster", help="'kube' or 'dir:PATH' (offline object store) [kube]")
     p.add_argument("--kubeconfig", help="kubeconfig for --cluster kube (default: in-cluster)")
     p.add_argument("--pod-uid", help="this pod's UID: rolling-update socket names [POD_UID]")
     p.add_argument("--log-format", choices=["text", "json"])
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
-    p.add_argument("--serialize", action="store_true", default=None,
-                   help="handle one kubelet call at a time (the Go helper's default)")
+    p.add_argument(
+        "--serialize",
+        action="store_true",
+        default=None,
+        help="handle one kubelet call at a time (the Go helper's default)",
+    )
     p.add_argument("--resync-seconds", type=float, help="slice resync period [30]")
     p.add_argument("--grace-seconds", type=float, help="shutdown grace for in-flight calls [5]")
     g = p.add_argument_group("file driver")
     g.add_argument("--resource-dir", help="directory whose files are devices [RESOURCE_DIR]")
-    g.add_argument("--no-durable-writes", dest="durable_writes", action="store_false", default=None,
-                   help="do not fsync rewritten files")
+    g.add_argument(
+        "--no-durable-writes",
+        dest="durable_writes",
+        action="store_false",
+        default=None,
+        help="do not fsync rewritten files",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,10 +72,10 @@ def _run(args: argparse.Namespace) -> int:
     return run_async(serve_until_signalled(opts))
 
 
-def run_async(coro: object) -> int:
+def run_async(coro: Coroutine[Any, Any, int]) -> int:
     import uvloop
 
-    return uvloop.run(coro)  # type: ignore[arg-type,no-any-return]
+    return uvloop.run(coro)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,19 +29,24 @@ def _cluster(opts: RunOptions) -> tuple[ClaimSource, DirSliceSink]:
         store = DirStore(Path(opts.cluster[4:]).absolute())
         return DirClaimSource(store), DirSliceSink(store)
     if opts.cluster == "kube":
-        raise ConfigError("--cluster kube is not available in this build yet; use --cluster dir:PATH")
+        raise ConfigError(
+            "--cluster kube is not available in this build yet; use --cluster dir:PATH"
+        )
     raise ConfigError(f"--cluster {opts.cluster!r}: expected 'kube' or 'dir:PATH'")
 
 
 class Plugin:
     """One running driver: kubelet sockets, claim handling, slice publishing, health."""
 
-    def __init__(self, opts: RunOptions) -> None:
+    def __init__(self, opts: RunOptions, driver: KubeletDriver | None = None) -> None:
+        """``driver`` overrides the built-in driver named by ``opts.driver`` (custom drivers)."""
         self.opts = opts
-        kind = DRIVERS.get(opts.driver)
-        if kind is None:
-            raise ConfigError(f"unknown driver {opts.driver!r}; known: {', '.join(DRIVERS)}")
-        self.driver: KubeletDriver = kind.build(opts)
+        if driver is None:
+            kind = DRIVERS.get(opts.driver)
+            if kind is None:
+                raise ConfigError(f"unknown driver {opts.driver!r}; known: {', '.join(DRIVERS)}")
+            driver = kind.build(opts)
+        self.driver: KubeletDriver = driver
         claims, self.sink = _cluster(opts)
         opts.plugin_dir.mkdir(parents=True, exist_ok=True)
         self.store = ClaimStore(opts.plugin_dir)  # refuses a corrupted checkpoint

@@ -77,9 +77,11 @@ def _load_file(path: str | None) -> dict[str, Any]:
     return {str(k).replace("-", "_"): v for k, v in data.items()}
 
 
-def resolve(args: argparse.Namespace, env: Mapping[str, str], default_driver_name: str) -> RunOptions:
+def resolve(
+    args: argparse.Namespace, env: Mapping[str, str], default_driver_name: str
+) -> RunOptions:
     file = _load_file(getattr(args, "config", None))
-    known = {f for f in RunOptions.__dataclass_fields__} | {"resource_dir", "durable_writes"}
+    known = set(RunOptions.__dataclass_fields__) | {"resource_dir", "durable_writes"}
     unknown = sorted(set(file) - known)
     if unknown:
         raise ConfigError(f"config file {args.config}: unknown settings {', '.join(unknown)}")

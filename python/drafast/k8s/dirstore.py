@@ -22,6 +22,9 @@ from drafast.errors import ClaimError, ClaimNotFoundError, ConfigError
 from drafast.types import JSON, ClaimRef
 
 _SUFFIXES = (".yaml", ".yml", ".json")
+# libyaml's C loader/dumper are ~10x faster than the pure-Python ones; same results.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _counter = itertools.count()
 
 
@@ -45,7 +48,9 @@ class DirStore:
         """Read one object; errors name the file."""
         try:
             raw = path.read_bytes()
-            obj: Any = orjson.loads(raw) if path.suffix == ".json" else yaml.safe_load(raw)
+            obj: Any = (
+                orjson.loads(raw) if path.suffix == ".json" else yaml.load(raw, Loader=_Loader)
+            )
         except OSError as err:
             raise ConfigError(f"{path}: cannot read: {err.strerror or err}") from err
         except (orjson.JSONDecodeError, yaml.YAMLError) as err:
@@ -72,8 +77,8 @@ class DirStore:
             (d / f"{name}{suffix}").unlink(missing_ok=True)
         path = d / f"{name}.yaml"
         tmp = d / f".{name}.yaml.tmp.{os.getpid()}.{next(_counter)}"
-        tmp.write_text(yaml.safe_dump(obj, sort_keys=False), encoding="utf-8")
-        os.replace(tmp, path)
+        tmp.write_text(yaml.dump(obj, Dumper=_Dumper, sort_keys=False), encoding="utf-8")
+        tmp.replace(path)
         return path
 
     def delete(self, resource: str, name: str, namespace: str | None = None) -> bool:
@@ -117,7 +122,9 @@ class DirSliceSink:
         for path, obj in self.store.list("resourceslices"):
             spec = obj.get("spec") or {}
             name = (obj.get("metadata") or {}).get("name", path.stem)
-            ours = spec.get("driver") == driver and (spec.get("pool") or {}).get("name") in owned_pools
+            ours = (
+                spec.get("driver") == driver and (spec.get("pool") or {}).get("name") in owned_pools
+            )
             if not ours:
                 continue
             if name not in wanted:

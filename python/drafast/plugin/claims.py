@@ -86,7 +86,7 @@ def resolve_claim(obj: JSON, ref: ClaimRef, driver: str) -> Claim:
         if not opaque or _obj(opaque, ref, f"{where}.opaque").get("driver") != driver:
             continue
         try:
-            source = ConfigSource(cfg.get("source"))
+            source = ConfigSource(str(cfg.get("source")))
         except ValueError as err:
             raise ClaimError(f"{ref}: {where}.source {cfg.get('source')!r} is unknown") from err
         params = opaque.get("parameters")
@@ -112,6 +112,9 @@ def resolve_claim(obj: JSON, ref: ClaimRef, driver: str) -> Claim:
             )
         )
     return Claim(
-        ref=ref, devices=tuple(devices), configs=tuple(configs), reserved_for=tuple(consumers),
+        ref=ref,
+        devices=tuple(devices),
+        configs=tuple(configs),
+        reserved_for=tuple(consumers),
         obj=obj,
     )

@@ -87,7 +87,9 @@ class PluginCore:
             unique.pop(uid, None)
         return unique, errors
 
-    async def _guarded(self, ref: ClaimRef, work: Awaitable[R], make_error: Callable[[str], R]) -> R:
+    async def _guarded(
+        self, ref: ClaimRef, work: Awaitable[R], make_error: Callable[[str], R]
+    ) -> R:
         try:
             return await work
         except DrafastError as err:
@@ -125,9 +127,7 @@ class PluginCore:
 
         unique, results = self._distinct(claims, err)
         async with self._serial or contextlib.nullcontext():
-            fetched = await self._fetch(
-                [r for uid, r in unique.items() if uid not in self.store]
-            )
+            fetched = await self._fetch([r for uid, r in unique.items() if uid not in self.store])
             results.update(
                 await self._run_all(unique, lambda ref: self._prepare_one(ref, fetched), err)
             )

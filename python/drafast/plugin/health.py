@@ -38,14 +38,14 @@ class HealthBoard:
             self._changed.notify_all()
         return True
 
-    async def wait_changed(self, seen_version: int, timeout: float) -> bool:
-        """Wait until the version moves past ``seen_version`` or ``timeout`` elapses."""
+    async def wait_changed(self, seen_version: int, period: float) -> bool:
+        """Wait until the version moves past ``seen_version`` or ``period`` seconds pass."""
         if self._version != seen_version:
             return True
         async with self._changed:
             try:
                 await asyncio.wait_for(
-                    self._changed.wait_for(lambda: self._version != seen_version), timeout
+                    self._changed.wait_for(lambda: self._version != seen_version), period
                 )
             except TimeoutError:
                 return False

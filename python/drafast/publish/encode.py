@@ -25,7 +25,9 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 
 def _check_qualified(key: str, where: str) -> None:
     domain, _, ident = key.rpartition("/")
-    if not _C_ID.match(ident) or (domain and (len(domain) > 63 or not _DNS_SUBDOMAIN.match(domain))):
+    if not _C_ID.match(ident) or (
+        domain and (len(domain) > 63 or not _DNS_SUBDOMAIN.match(domain))
+    ):
         raise ConfigError(f"{where}: {key!r} is not a qualified name ([domain/]C identifier)")
 
 
@@ -114,7 +116,9 @@ def pool_slice_specs(driver: str, pool_name: str, pool: Pool) -> list[JSON]:
         for i in range(0, len(sl.shared_counters), 8):
             chunks.append(([], list(sl.shared_counters[i : i + 8]), False))
         limit = (
-            MAX_DEVICES_ADVANCED if any(d.uses_advanced_features for d in sl.devices) else MAX_DEVICES
+            MAX_DEVICES_ADVANCED
+            if any(d.uses_advanced_features for d in sl.devices)
+            else MAX_DEVICES
         )
         for i in range(0, len(sl.devices), limit):
             part = sl.devices[i : i + limit]
@@ -154,6 +158,12 @@ def encode_slices(driver: str, resources: DriverResources) -> list[JSON]:
     for pool_name, pool in sorted(resources.pools.items()):
         for index, spec in enumerate(pool_slice_specs(driver, pool_name, pool)):
             name = f"{_name_part(driver)}-{_name_part(pool_name)}-{index:05x}"[:253]
-            out.append({"apiVersion": API_VERSION, "kind": "ResourceSlice",
-                        "metadata": {"name": name}, "spec": spec})
+            out.append(
+                {
+                    "apiVersion": API_VERSION,
+                    "kind": "ResourceSlice",
+                    "metadata": {"name": name},
+                    "spec": spec,
+                }
+            )
     return out

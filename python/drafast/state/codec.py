@@ -35,7 +35,7 @@ class ClaimRecord:
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if v is not None and v != [] and v != ()}
+    return {k: v for k, v in d.items() if v is not None and v not in ([], ())}
 
 
 def _edits_to_json(e: ContainerEdits) -> dict[str, Any]:

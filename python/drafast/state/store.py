@@ -42,7 +42,7 @@ class ClaimStore:
         return uid in self._ckpt
 
     def uids(self) -> list[ClaimUID]:
-        return [ClaimUID(k) for k in self._ckpt.keys()]
+        return [ClaimUID(k) for k in self._ckpt.keys()]  # noqa: SIM118 (a native method)
 
     def get(self, uid: str) -> ClaimRecord | None:
         raw = self._ckpt.get(uid)

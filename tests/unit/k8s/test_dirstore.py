@@ -37,7 +37,9 @@ def test_bad_files_name_the_file(tmp_path: Path) -> None:
 
 async def test_claim_source(tmp_path: Path) -> None:
     store = DirStore(tmp_path)
-    obj = allocated_claim(namespace="ns", name="c", driver="d.example.com", devices=[("r", "p", "d")])
+    obj = allocated_claim(
+        namespace="ns", name="c", driver="d.example.com", devices=[("r", "p", "d")]
+    )
     store.put("resourceclaims", obj, "ns")
     src = DirClaimSource(store)
     ref = ClaimRef(namespace="ns", name="c", uid=ClaimUID(obj["metadata"]["uid"]))
@@ -56,7 +58,11 @@ async def test_slice_sink_writes_only_changes(tmp_path: Path) -> None:
     def sl(name: str, devs: list[str]) -> dict:
         return {
             "metadata": {"name": name},
-            "spec": {"driver": "d", "pool": {"name": "node"}, "devices": [{"name": x} for x in devs]},
+            "spec": {
+                "driver": "d",
+                "pool": {"name": "node"},
+                "devices": [{"name": x} for x in devs],
+            },
         }
 
     foreign = {"metadata": {"name": "other"}, "spec": {"driver": "x", "pool": {"name": "node"}}}

@@ -24,8 +24,16 @@ def test_keeps_only_this_drivers_results_and_configs() -> None:
         {"request": "x", "driver": "other.example.com", "pool": "p", "device": "g"}
     )
     obj["status"]["allocation"]["devices"]["config"] = [
-        {"source": "FromClaim", "requests": [], "opaque": {"driver": DRIVER, "parameters": {"k": 2}}},
-        {"source": "FromClass", "requests": ["a"], "opaque": {"driver": DRIVER, "parameters": {"k": 1}}},
+        {
+            "source": "FromClaim",
+            "requests": [],
+            "opaque": {"driver": DRIVER, "parameters": {"k": 2}},
+        },
+        {
+            "source": "FromClass",
+            "requests": ["a"],
+            "opaque": {"driver": DRIVER, "parameters": {"k": 1}},
+        },
         {"source": "FromClass", "opaque": {"driver": "other.example.com", "parameters": {}}},
     ]
     c = resolve_claim(obj, ref_of(obj), DRIVER)

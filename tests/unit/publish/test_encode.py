@@ -2,7 +2,17 @@ import pytest
 
 from drafast.errors import ConfigError
 from drafast.publish import encode_slices
-from drafast.types import Capacity, Device, DeviceName, DriverResources, NodeName, Pool, PoolName, Slice, Version
+from drafast.types import (
+    Capacity,
+    Device,
+    DeviceName,
+    DriverResources,
+    NodeName,
+    Pool,
+    PoolName,
+    Slice,
+    Version,
+)
 
 
 def pool_of(devices: list[Device], **kw) -> DriverResources:  # type: ignore[no-untyped-def]
@@ -35,11 +45,17 @@ def test_counters_go_into_their_own_slice() -> None:
 
 
 def test_attribute_encoding() -> None:
-    d = dev(0, attributes={"s": "x", "i": 3, "b": True, "v": Version("1.2.3"), "ex.com/n": "y"},
-            capacity={"mem": Capacity(value="1Gi")})
+    d = dev(
+        0,
+        attributes={"s": "x", "i": 3, "b": True, "v": Version("1.2.3"), "ex.com/n": "y"},
+        capacity={"mem": Capacity(value="1Gi")},
+    )
     out = encode_slices("d", pool_of([d]))[0]["spec"]["devices"][0]
     assert out["attributes"] == {
-        "b": {"bool": True}, "ex.com/n": {"string": "y"}, "i": {"int": 3}, "s": {"string": "x"},
+        "b": {"bool": True},
+        "ex.com/n": {"string": "y"},
+        "i": {"int": 3},
+        "s": {"string": "x"},
         "v": {"version": "1.2.3"},
     }
     assert out["capacity"] == {"mem": {"value": "1Gi"}}

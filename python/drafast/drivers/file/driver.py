@@ -145,7 +145,9 @@ class FileDriver:
             raise ConfigError(f"{claim.ref}: the file driver takes no opaque configuration")
         ns = claim.ref.namespace
         lines = [
-            f"{ns}/{c.name} claim={claim.ref.uid}" for c in claim.reserved_for if c.resource == "pods"
+            f"{ns}/{c.name} claim={claim.ref.uid}"
+            for c in claim.reserved_for
+            if c.resource == "pods"
         ]
         devices: list[PreparedDevice] = []
         paths: list[Path] = []

@@ -49,7 +49,7 @@ def rewrite(path: Path, changes: dict[str, list[str]], durable: bool) -> None:
                 os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
+        tmp.replace(path)
     except OSError as err:
         tmp.unlink(missing_ok=True)
         raise DeviceError(f"file {path}: cannot rewrite: {err.strerror or err}") from err

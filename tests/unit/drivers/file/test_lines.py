@@ -1,5 +1,4 @@
 import asyncio
-import os
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ def test_claim_of() -> None:
 def test_rewrite_replaces_only_changed_claims_and_keeps_foreign_lines(tmp_path: Path) -> None:
     f = tmp_path / "f"
     f.write_text("header\nns/a claim=u1\nns/b claim=u2\n")
-    os.chmod(f, 0o640)
+    f.chmod(0o640)
     rewrite(f, {"u1": ["ns/a2 claim=u1"], "u3": ["ns/c claim=u3"]}, durable=True)
     assert f.read_text() == "header\nns/b claim=u2\nns/a2 claim=u1\nns/c claim=u3\n"
     assert f.stat().st_mode & 0o777 == 0o640

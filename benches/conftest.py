@@ -1,0 +1,87 @@
+"""Shared benchmark fixtures: a plugin in its own process (as under a kubelet) and a uvloop."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvloop
+
+DRIVER = "file.drafast.dev"
+
+
+@pytest.fixture(scope="module")
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    lp = uvloop.new_event_loop()
+    yield lp
+    lp.close()
+
+
+def start_plugin(root: Path, *extra: str) -> tuple[subprocess.Popen[bytes], Path]:
+    files = root / "files"
+    files.mkdir(parents=True, exist_ok=True)
+    for i in range(8):
+        (files / f"file-{i}").write_text("")
+    cmd = [
+        sys.executable,
+        "-m",
+        "drafast",
+        "run",
+        "file",
+        "--node-name",
+        "node-1",
+        "--plugin-dir",
+        str(root / "plugin"),
+        "--registry-dir",
+        str(root / "registry"),
+        "--cdi-dir",
+        str(root / "cdi"),
+        "--cluster",
+        f"dir:{root / 'cluster'}",
+        "--resource-dir",
+        str(files),
+        "--log-level",
+        "warning",
+        *extra,
+    ]
+    proc = subprocess.Popen(cmd)
+    reg = root / "registry" / f"{DRIVER}-reg.sock"
+    deadline = time.monotonic() + 30
+    while not reg.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("benchmark plugin did not start")
+        time.sleep(0.05)
+    return proc, reg
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    s = sorted(samples)
+    return {
+        "p50_ms": statistics.median(s) * 1e3,
+        "p99_ms": s[min(len(s) - 1, round(0.99 * (len(s) - 1)))] * 1e3,
+        "rounds": len(s),
+    }
+
+
+def record(benchmark: Any, samples: list[float], claims_per_round: int, **extra: Any) -> None:
+    """Attach p50/p99 and claims/s (from our own per-round timings) to the benchmark JSON."""
+    stats = percentiles(samples)
+    stats["claims_per_s"] = claims_per_round * len(samples) / sum(samples)
+    benchmark.extra_info.update(stats | extra)
+
+
+def timed(fn: Callable[[], Any], samples: list[float]) -> Callable[[], Any]:
+    def run() -> Any:
+        t0 = time.perf_counter()
+        out = fn()
+        samples.append(time.perf_counter() - t0)
+        return out
+
+    return run

@@ -1,0 +1,110 @@
+"""The public test kit for driver authors (and drafast's own tests).
+
+* :func:`plugin_options` -- settings for a plugin confined to one temp dir, offline (``dir:``);
+* :func:`running_plugin` -- start a plugin (built-in or your driver) on real Unix sockets and get
+  a registered :class:`KubeletClient` that plays the kubelet against it;
+* :func:`write_tree` -- build a fake sysfs/devfs tree from a mapping;
+* :func:`allocated_claim` -- an allocated ResourceClaim object to put into the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from drafast.app.runner import Plugin
+from drafast.app.settings import RunOptions
+from drafast.driver import KubeletDriver
+from drafast.k8s import DirStore, allocated_claim
+from drafast.kubelet.client import KubeletClient
+from drafast.types import JSON, ClaimRef, ClaimUID
+
+__all__ = [
+    "KubeletClient",
+    "PluginUnderTest",
+    "allocated_claim",
+    "claim_ref",
+    "plugin_options",
+    "running_plugin",
+    "write_tree",
+]
+
+
+def plugin_options(
+    root: Path,
+    *,
+    driver: str = "file",
+    driver_name: str = "file.drafast.dev",
+    node_name: str = "node-1",
+    **overrides: Any,
+) -> RunOptions:
+    """Options with every path under ``root``; ``overrides`` replace any RunOptions field."""
+    opts = RunOptions(
+        driver=driver,
+        driver_name=driver_name,
+        node_name=node_name,
+        plugin_dir=root / "plugins" / driver_name,
+        registry_dir=root / "plugins_registry",
+        cdi_dir=root / "cdi",
+        cluster=f"dir:{root / 'cluster'}",
+        kubeconfig=None,
+        pod_uid=None,
+        log_format="text",
+        log_level="info",
+        serialize=False,
+        resync_seconds=3600.0,
+        health_poll_seconds=3600.0,
+        grace_seconds=2.0,
+        driver_options={"resource_dir": str(root / "files"), "durable_writes": True},
+    )
+    return replace(opts, **overrides)
+
+
+@dataclass
+class PluginUnderTest:
+    plugin: Plugin
+    kubelet: KubeletClient
+    store: DirStore
+
+    def add_claim(self, obj: JSON) -> ClaimRef:
+        """Put a ResourceClaim object into the store; return its reference."""
+        ns = obj["metadata"]["namespace"]
+        self.store.put("resourceclaims", obj, ns)
+        return claim_ref(obj)
+
+
+def claim_ref(obj: JSON) -> ClaimRef:
+    m = obj["metadata"]
+    return ClaimRef(namespace=m["namespace"], name=m["name"], uid=ClaimUID(m["uid"]))
+
+
+@contextlib.asynccontextmanager
+async def running_plugin(
+    opts: RunOptions, driver: KubeletDriver | None = None, *, register: bool = True
+) -> AsyncIterator[PluginUnderTest]:
+    """Serve ``opts`` (with ``driver`` or the built-in one) until the block ends."""
+    plugin = Plugin(opts, driver)
+    async with (
+        plugin.running(),
+        KubeletClient(registration_socket=plugin.server.paths.registration) as kubelet,
+    ):
+        if register:
+            await kubelet.register()
+        yield PluginUnderTest(
+            plugin=plugin, kubelet=kubelet, store=DirStore(Path(opts.cluster[4:]))
+        )
+
+
+def write_tree(root: Path, files: Mapping[str, str | bytes]) -> Path:
+    """Create ``root/<relative path>`` files with the given contents (for fake sysfs trees)."""
+    for rel, content in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            p.write_bytes(content)
+        else:
+            p.write_text(content)
+    return root

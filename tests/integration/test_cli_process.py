@@ -1,0 +1,116 @@
+"""``drafast run`` as a real process: kubelet stand-in commands, signals, clean shutdown."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from drafast.k8s import DirStore, allocated_claim
+
+pytestmark = pytest.mark.integration
+DRIVER = "file.drafast.dev"
+
+
+def drafast(*args: str, **kw) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    return subprocess.run(
+        [sys.executable, "-m", "drafast", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        **kw,
+    )
+
+
+@pytest.fixture
+def plugin(tmp_path: Path):  # type: ignore[no-untyped-def]
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "alpha").write_text("")
+    cmd = [
+        sys.executable,
+        "-m",
+        "drafast",
+        "run",
+        "file",
+        "--node-name",
+        "node-1",
+        "--plugin-dir",
+        str(tmp_path / "plugin"),
+        "--registry-dir",
+        str(tmp_path / "registry"),
+        "--cdi-dir",
+        str(tmp_path / "cdi"),
+        "--cluster",
+        f"dir:{tmp_path / 'cluster'}",
+        "--resource-dir",
+        str(files),
+        "--log-format",
+        "json",
+    ]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    reg = tmp_path / "registry" / f"{DRIVER}-reg.sock"
+    deadline = time.monotonic() + 30
+    while not reg.exists():
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline, "plugin did not start"
+        time.sleep(0.05)
+    yield proc, tmp_path
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_kubelet_commands_and_clean_shutdown(plugin, sig: signal.Signals) -> None:  # type: ignore[no-untyped-def]
+    proc, root = plugin
+    reg = root / "registry" / f"{DRIVER}-reg.sock"
+    out = drafast("kubelet", "register", "--registration-socket", str(reg))
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    assert info["version"] == "v1"
+    assert info["info"]["supported_versions"][:2] == ["v1.DRAPlugin", "v1beta1.DRAPlugin"]
+
+    obj = allocated_claim(
+        namespace="ns", name="c", driver=DRIVER, devices=[("r", "node-1", "alpha")], pods=["p"]
+    )
+    DirStore(root / "cluster").put("resourceclaims", obj, "ns")
+    ref = f"ns/c/{obj['metadata']['uid']}"
+    out = drafast("kubelet", "prepare", "--registration-socket", str(reg), ref)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert json.loads(out.stdout)[obj["metadata"]["uid"]]["error"] == ""
+    out = drafast("kubelet", "unprepare", "--dra-socket", str(root / "plugin" / "dra.sock"), ref)
+    assert out.returncode == 0, out.stdout + out.stderr
+    out = drafast("kubelet", "prepare", "--dra-socket", str(root / "plugin" / "dra.sock"), "bad")
+    assert out.returncode == 2 and "expected NAMESPACE/NAME/UID" in out.stderr
+
+    proc.send_signal(sig)
+    assert proc.wait(timeout=30) == 0
+    assert not reg.exists() and not (root / "plugin" / "dra.sock").exists()
+
+
+def test_refuses_to_start_on_corrupted_checkpoint(tmp_path: Path) -> None:
+    (tmp_path / "plugin").mkdir()
+    (tmp_path / "plugin" / "checkpoint.json").write_text("garbage\n")
+    out = drafast(
+        "run",
+        "file",
+        "--node-name",
+        "n",
+        "--plugin-dir",
+        str(tmp_path / "plugin"),
+        "--registry-dir",
+        str(tmp_path / "r"),
+        "--cluster",
+        f"dir:{tmp_path}",
+        "--resource-dir",
+        str(tmp_path),
+        env={**os.environ, "CDI_ROOT": str(tmp_path)},
+    )
+    assert out.returncode == 2
+    assert f"{tmp_path / 'plugin' / 'checkpoint.json'}" in out.stderr

@@ -1,0 +1,192 @@
+"""The plugin core with a scripted driver and claim source (no sockets)."""
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from drafast.cdi import ClaimSpecWriter
+from drafast.config import PluginSettings
+from drafast.errors import ClaimNotFoundError, DeviceError
+from drafast.k8s import allocated_claim
+from drafast.plugin import PluginCore
+from drafast.state import ClaimStore
+from drafast.types import (
+    JSON,
+    Claim,
+    ClaimRef,
+    ClaimUID,
+    ContainerEdits,
+    DriverName,
+    DriverResources,
+    NodeName,
+    PreparedClaim,
+    PreparedDevice,
+)
+
+DRIVER = "t.example.com"
+
+
+class Source:
+    def __init__(self) -> None:
+        self.objs: dict[str, JSON] = {}
+        self.gets = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    def add(self, name: str, **kw) -> ClaimRef:  # type: ignore[no-untyped-def]
+        obj = allocated_claim(
+            namespace="ns",
+            name=name,
+            driver=DRIVER,
+            devices=kw.pop("devices", [("r/sub", "node", "d0")]),
+            **kw,
+        )
+        self.objs[name] = obj
+        return ClaimRef(namespace="ns", name=name, uid=ClaimUID(obj["metadata"]["uid"]))
+
+    async def get_claim(self, ref: ClaimRef) -> JSON:
+        self.gets += 1
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        await asyncio.sleep(0.01)
+        self.in_flight -= 1
+        if ref.name not in self.objs:
+            raise ClaimNotFoundError(f"{ref}: not found")
+        return self.objs[ref.name]
+
+
+class Driver:
+    name = DriverName(DRIVER)
+    cdi_class = "t"
+
+    def __init__(self) -> None:
+        self.prepared: list[str] = []
+        self.unprepared: list[str] = []
+        self.active = 0
+        self.max_active = 0
+        self.fail: set[str] = set()
+        self.delay = 0.01
+
+    async def discover(self) -> DriverResources:
+        return DriverResources(pools={})
+
+    async def prepare(self, claim: Claim) -> PreparedClaim:
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
+        try:
+            await asyncio.sleep(self.delay)
+            if claim.ref.name in self.fail:
+                raise DeviceError(f"{claim.ref}: device is on fire")
+            if claim.ref.name == "boom":
+                raise RuntimeError("bug")
+            self.prepared.append(claim.ref.name)
+            return PreparedClaim(
+                devices=tuple(
+                    PreparedDevice(
+                        requests=(d.request,),
+                        pool=d.pool,
+                        device=d.device,
+                        edits=ContainerEdits(env=(f"DEV={d.device}",)),
+                    )
+                    for d in claim.devices
+                ),
+                state={"n": 1},
+            )
+        finally:
+            self.active -= 1
+
+    async def unprepare(self, ref: ClaimRef, prepared: PreparedClaim) -> None:
+        assert prepared.state == {"n": 1}
+        self.unprepared.append(ref.name)
+
+
+def make_core(tmp_path: Path, serialize: bool = False) -> tuple[PluginCore, Source, Driver]:
+    settings = PluginSettings(
+        driver_name=DriverName(DRIVER),
+        node_name=NodeName("node"),
+        state_dir=tmp_path,
+        cdi_dir=tmp_path / "cdi",
+        serialize=serialize,
+        max_claims_per_call=100,
+    )
+    src, drv = Source(), Driver()
+    core = PluginCore(
+        settings, drv, src, ClaimStore(tmp_path), ClaimSpecWriter(tmp_path / "cdi", DRIVER, "t")
+    )
+    return core, src, drv
+
+
+async def test_distinct_claims_run_concurrently_and_answers_use_base_names(tmp_path: Path) -> None:
+    core, src, drv = make_core(tmp_path)
+    refs = [src.add(f"c{i}") for i in range(10)]
+    res = await core.prepare(refs)
+    assert drv.max_active > 1 and src.max_in_flight > 1
+    for r in refs:
+        assert res[r.uid].error == ""
+        [d] = res[r.uid].devices
+        assert d.request_names == ("r",)  # 'r/sub' -> base name
+        assert d.cdi_device_ids == (f"k8s.{DRIVER}/t={r.uid}-d0",)
+    assert core.store.commits < 10  # group commit
+
+
+async def test_serialize_option_runs_one_call_at_a_time(tmp_path: Path) -> None:
+    core, src, drv = make_core(tmp_path, serialize=True)
+    refs = [src.add(f"c{i}") for i in range(6)]
+    await asyncio.gather(*(core.prepare([r]) for r in refs))
+    assert drv.max_active == 1
+
+
+async def test_checkpoint_hit_skips_fetch_and_driver(tmp_path: Path) -> None:
+    core, src, drv = make_core(tmp_path)
+    ref = src.add("c")
+    first = await core.prepare([ref])
+    gets = src.gets
+    assert await core.prepare([ref]) == first
+    assert src.gets == gets and drv.prepared == ["c"]
+
+
+async def test_failures_are_per_claim_values(tmp_path: Path) -> None:
+    core, src, drv = make_core(tmp_path)
+    ok, bad, boom = src.add("ok"), src.add("bad"), src.add("boom")
+    drv.fail.add("bad")
+    res = await core.prepare([ok, bad, boom])
+    assert res[ok.uid].error == ""
+    assert res[bad.uid].error == f"claim ns/bad ({bad.uid}): device is on fire"
+    assert res[boom.uid].error == f"claim ns/boom ({boom.uid}): internal error: RuntimeError: bug"
+    assert bad.uid not in core.store and ok.uid in core.store
+
+
+async def test_too_many_claims(tmp_path: Path) -> None:
+    core, _, _ = make_core(tmp_path)
+    refs = [ClaimRef(namespace="ns", name=f"c{i}", uid=ClaimUID(f"u{i}")) for i in range(101)]
+    res = await core.prepare(refs)
+    assert len(res) == 101 and all("more than the limit of 100" in r.error for r in res.values())
+
+
+async def test_cancelled_call_still_checkpoints(tmp_path: Path) -> None:
+    core, src, drv = make_core(tmp_path)
+    drv.delay = 0.1
+    ref = src.add("c")
+    call = asyncio.create_task(core.prepare([ref]))
+    await asyncio.sleep(0.05)
+    call.cancel()  # the kubelet gave up (deadline)
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    await core.drain()
+    assert ref.uid in core.store  # the retry will be answered from the checkpoint
+    again = await core.prepare([ref])
+    assert again[ref.uid].error == "" and drv.prepared == ["c"]
+
+
+async def test_unprepare_removes_spec_and_record(tmp_path: Path) -> None:
+    core, src, drv = make_core(tmp_path)
+    ref = src.add("c")
+    await core.prepare([ref])
+    assert core.cdi.path(ref.uid).exists()
+    res = await core.unprepare([ref, ref])
+    assert list(res) == [ref.uid] and res[ref.uid].error == ""
+    assert not core.cdi.path(ref.uid).exists()
+    assert ref.uid not in core.store and drv.unprepared == ["c"]
+    assert (await core.unprepare([ref]))[ref.uid].error == ""
+    assert drv.unprepared == ["c"]
