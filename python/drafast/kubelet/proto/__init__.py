@@ -1,0 +1,5 @@
+"""Generated protobuf messages for the kubelet APIs (regenerate with ``generate.sh``).
+
+Only :mod:`drafast.kubelet` imports these. Service stubs are not generated: method paths are
+constants in :mod:`drafast.kubelet.methods`.
+"""

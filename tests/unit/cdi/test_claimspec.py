@@ -1,0 +1,54 @@
+from pathlib import Path
+
+import orjson
+import pytest
+
+from drafast.cdi import ClaimSpecWriter
+from drafast.errors import CDIError
+from drafast.types import ContainerEdits, DeviceName, DeviceNode, PoolName, PreparedClaim, PreparedDevice
+
+
+def prepared(*devs: PreparedDevice) -> PreparedClaim:
+    return PreparedClaim(devices=devs)
+
+
+def dev(name: str, edits: ContainerEdits = ContainerEdits(), share: str | None = None) -> PreparedDevice:
+    return PreparedDevice(requests=("r",), pool=PoolName("p"), device=DeviceName(name),
+                          edits=edits, share_id=share)
+
+
+def test_names_and_ids_follow_the_go_helper(tmp_path: Path) -> None:
+    w = ClaimSpecWriter(tmp_path, "gpu.example.com", "gpu")
+    p = prepared(dev("g0", ContainerEdits(env=("X=1",))), dev("g1"),
+                 dev("g2", ContainerEdits(env=("Y=2",)), share="s9"))
+    assert w.file_name("uid-1") == "k8s.gpu.example.com-gpu_uid-1.json"
+    assert w.device_ids("uid-1", p) == (
+        ("k8s.gpu.example.com/gpu=uid-1-g0",), (), ("k8s.gpu.example.com/gpu=uid-1-g2-s9",)
+    )
+    path = w.write("uid-1", p)
+    assert path == tmp_path / "k8s.gpu.example.com-gpu_uid-1.json"
+    spec = orjson.loads(path.read_bytes())
+    assert spec["cdiVersion"] == "0.3.0" and spec["kind"] == "k8s.gpu.example.com/gpu"
+    assert [d["name"] for d in spec["devices"]] == ["uid-1-g0", "uid-1-g2-s9"]
+    assert w.remove("uid-1") and not path.exists() and not w.remove("uid-1")
+
+
+def test_no_edits_no_spec(tmp_path: Path) -> None:
+    w = ClaimSpecWriter(tmp_path, "d.example.com", "c")
+    assert w.write("u", prepared(dev("a"))) is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_host_path_raises_min_version(tmp_path: Path) -> None:
+    w = ClaimSpecWriter(tmp_path, "d.example.com", "c")
+    e = ContainerEdits(device_nodes=(DeviceNode(path="/dev/x", host_path="/dev/y"),))
+    spec = orjson.loads(w.write("u", prepared(dev("a", e))).read_bytes())  # type: ignore[union-attr]
+    assert spec["cdiVersion"] == "0.5.0"
+
+
+def test_invalid_edits_are_rejected_with_the_value(tmp_path: Path) -> None:
+    w = ClaimSpecWriter(tmp_path, "d.example.com", "c")
+    with pytest.raises(CDIError, match="NOEQUALS"):
+        w.write("u", prepared(dev("a", ContainerEdits(env=("NOEQUALS",)))))
+    with pytest.raises(CDIError):
+        ClaimSpecWriter(tmp_path, "d.example.com", "-bad")
