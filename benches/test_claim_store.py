@@ -33,8 +33,12 @@ def _record() -> ClaimRecord:
         ref=ClaimRef(namespace="bench", name=f"c-{uid[:8]}", uid=ClaimUID(uid)),
         prepared=PreparedClaim(
             devices=(
-                PreparedDevice(requests=("r",), pool=PoolName("node-1"), device=DeviceName("f"),
-                               edits=ContainerEdits(mounts=(mount,))),
+                PreparedDevice(
+                    requests=("r",),
+                    pool=PoolName("node-1"),
+                    device=DeviceName("f"),
+                    edits=ContainerEdits(mounts=(mount,)),
+                ),
             ),
             state={"files": ["/srv/f"]},
         ),

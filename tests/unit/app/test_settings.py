@@ -52,5 +52,5 @@ def test_bad_settings_are_named(tmp_path: Path, kw, env, cfg, message) -> None: 
 
 
 def test_missing_config_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="config file .*nope.yaml: cannot read"):
+    with pytest.raises(ConfigError, match=r"config file .*nope\.yaml: cannot read"):
         resolve(ns(node_name="n", config=str(tmp_path / "nope.yaml")), {}, "file.drafast.dev")

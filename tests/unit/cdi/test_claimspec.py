@@ -5,25 +5,40 @@ import pytest
 
 from drafast.cdi import ClaimSpecWriter
 from drafast.errors import CDIError
-from drafast.types import ContainerEdits, DeviceName, DeviceNode, PoolName, PreparedClaim, PreparedDevice
+from drafast.types import (
+    ContainerEdits,
+    DeviceName,
+    DeviceNode,
+    PoolName,
+    PreparedClaim,
+    PreparedDevice,
+)
 
 
 def prepared(*devs: PreparedDevice) -> PreparedClaim:
     return PreparedClaim(devices=devs)
 
 
-def dev(name: str, edits: ContainerEdits = ContainerEdits(), share: str | None = None) -> PreparedDevice:
-    return PreparedDevice(requests=("r",), pool=PoolName("p"), device=DeviceName(name),
-                          edits=edits, share_id=share)
+def dev(
+    name: str, edits: ContainerEdits = ContainerEdits(), share: str | None = None
+) -> PreparedDevice:
+    return PreparedDevice(
+        requests=("r",), pool=PoolName("p"), device=DeviceName(name), edits=edits, share_id=share
+    )
 
 
 def test_names_and_ids_follow_the_go_helper(tmp_path: Path) -> None:
     w = ClaimSpecWriter(tmp_path, "gpu.example.com", "gpu")
-    p = prepared(dev("g0", ContainerEdits(env=("X=1",))), dev("g1"),
-                 dev("g2", ContainerEdits(env=("Y=2",)), share="s9"))
+    p = prepared(
+        dev("g0", ContainerEdits(env=("X=1",))),
+        dev("g1"),
+        dev("g2", ContainerEdits(env=("Y=2",)), share="s9"),
+    )
     assert w.file_name("uid-1") == "k8s.gpu.example.com-gpu_uid-1.json"
     assert w.device_ids("uid-1", p) == (
-        ("k8s.gpu.example.com/gpu=uid-1-g0",), (), ("k8s.gpu.example.com/gpu=uid-1-g2-s9",)
+        ("k8s.gpu.example.com/gpu=uid-1-g0",),
+        (),
+        ("k8s.gpu.example.com/gpu=uid-1-g2-s9",),
     )
     path = w.write("uid-1", p)
     assert path == tmp_path / "k8s.gpu.example.com-gpu_uid-1.json"

@@ -27,8 +27,14 @@ def test_round_trip_keeps_everything() -> None:
         ref=ClaimRef(namespace="ns", name="n", uid=ClaimUID("u1")),
         prepared=PreparedClaim(
             devices=(
-                PreparedDevice(requests=("r/s",), pool=PoolName("p"), device=DeviceName("d"),
-                               edits=edits, share_id="s1", cdi_device_ids=("v/c=x",)),
+                PreparedDevice(
+                    requests=("r/s",),
+                    pool=PoolName("p"),
+                    device=DeviceName("d"),
+                    edits=edits,
+                    share_id="s1",
+                    cdi_device_ids=("v/c=x",),
+                ),
                 PreparedDevice(requests=("q",), pool=PoolName("p"), device=DeviceName("e")),
             ),
             state={"files": ["/a"], "nested": {"k": [1, 2]}},
