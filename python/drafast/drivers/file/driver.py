@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from drafast.drivers.file.lines import ClaimLines
+from drafast.drivers.file.lines import TEMP_MARK, ClaimLines
 from drafast.drivers.file.naming import device_name_for
 from drafast.errors import ConfigError, DeviceError
 from drafast.types import (
@@ -47,6 +47,13 @@ class FileDriverSettings:
     """fsync each rewritten file before the rename (survives power loss, costs ~1 ms)."""
 
 
+def _remove_stale_temp_files(resource_dir: Path) -> None:
+    """Blocking: temp files left by a writer killed mid-rewrite (the file itself is intact)."""
+    for entry in resource_dir.glob(f".*{TEMP_MARK}*"):
+        entry.unlink(missing_ok=True)
+        log.info("removed stale temp file", extra={"file": str(entry)})
+
+
 def _scan(resource_dir: Path) -> dict[DeviceName, Path]:
     """Blocking: regular files (not hidden, not our temp files) by device name."""
     try:
@@ -80,6 +87,7 @@ class FileDriver:
         self.pool = PoolName(settings.node_name)
         self._files: dict[DeviceName, Path] = {}
         self._lines = ClaimLines(durable=settings.durable_writes)
+        self._started = False
 
     @property
     def name(self) -> DriverName:
@@ -100,6 +108,9 @@ class FileDriver:
         return Device(name=name, attributes=attrs)
 
     async def discover(self) -> DriverResources:
+        if not self._started:  # first scan of this process: nothing of ours is in flight yet
+            self._started = True
+            await asyncio.to_thread(_remove_stale_temp_files, self.settings.resource_dir)
         self._files = await asyncio.to_thread(_scan, self.settings.resource_dir)
         devices = tuple(self._device(n, p) for n, p in self._files.items())
         pool = Pool(slices=(Slice(devices=devices),), node_name=self.settings.node_name)

@@ -17,6 +17,7 @@ from drafast.batching import Batcher
 from drafast.errors import DeviceError
 
 CLAIM_MARK = " claim="
+TEMP_MARK = ".drafast-tmp."
 _tmp_counter = itertools.count()
 
 
@@ -40,7 +41,7 @@ def rewrite(path: Path, changes: dict[str, list[str]], durable: bool) -> None:
     for lines in changes.values():
         kept.extend(lines)
     data = "".join(line + "\n" for line in kept).encode("utf-8", "surrogateescape")
-    tmp = path.with_name(f".{path.name}.drafast-tmp.{os.getpid()}.{next(_tmp_counter)}")
+    tmp = path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}.{next(_tmp_counter)}")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, st.st_mode & 0o7777)
         try:
