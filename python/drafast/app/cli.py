@@ -38,6 +38,7 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="handle one kubelet call at a time (the Go helper's default)",
     )
     p.add_argument("--resync-seconds", type=float, help="slice resync period [30]")
+    p.add_argument("--bind-address", help="host:port for /healthz and /metrics ('' = off) [:8080]")
     p.add_argument("--grace-seconds", type=float, help="shutdown grace for in-flight calls [5]")
     g = p.add_argument_group("file driver")
     g.add_argument("--resource-dir", help="directory whose files are devices [RESOURCE_DIR]")

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from drafast.app.drivers import DRIVERS
+from drafast.app.ops import OpsServer, Probes, socket_liveness
 from drafast.app.settings import RunOptions
 from drafast.cdi import ClaimSpecWriter
 from drafast.config import KubeletSettings, PluginSettings
@@ -16,6 +17,7 @@ from drafast.driver import ClaimSource, HealthSource, KubeletDriver
 from drafast.errors import ConfigError, DrafastError
 from drafast.k8s import DirClaimSource, DirSliceSink, DirStore
 from drafast.kubelet import KubeletServer
+from drafast.metrics import Metrics
 from drafast.plugin import HealthBoard, PluginCore
 from drafast.publish import SlicePublisher
 from drafast.state import ClaimStore
@@ -51,6 +53,7 @@ class Plugin:
         opts.plugin_dir.mkdir(parents=True, exist_ok=True)
         self.store = ClaimStore(opts.plugin_dir)  # refuses a corrupted checkpoint
         self.cdi = ClaimSpecWriter(opts.cdi_dir, opts.driver_name, self.driver.cdi_class)
+        self.metrics = Metrics(opts.driver_name)
         self.core = PluginCore(
             PluginSettings(
                 driver_name=DriverName(opts.driver_name),
@@ -63,6 +66,7 @@ class Plugin:
             claims,
             self.store,
             self.cdi,
+            metrics=self.metrics,
         )
         self.health = HealthBoard()
         self.server = KubeletServer(
@@ -77,6 +81,25 @@ class Plugin:
             self.health,
         )
         self.publisher = SlicePublisher(self.driver, self.sink)
+        self.ops = (
+            OpsServer(
+                opts.bind_address,
+                Probes(
+                    live=socket_liveness(self.server.paths.registration, self.server.paths.dra),
+                    ready=self._readiness,
+                ),
+                self.metrics,
+            )
+            if opts.bind_address
+            else None
+        )
+
+    async def _readiness(self) -> str | None:
+        if not self.server.registration.registered:
+            return "not registered with the kubelet yet"
+        if not self.publisher.published:
+            return "ResourceSlices not published yet"
+        return None
 
     async def _health_snapshot(self) -> list[DeviceHealth]:
         if isinstance(self.driver, HealthSource):
@@ -112,6 +135,8 @@ class Plugin:
             log.error("publishing failed", extra={"error": str(err)})
         await self.health.update(await self._health_snapshot())
         await self.server.start()
+        if self.ops is not None:
+            await self.ops.start()
         log.info(
             "plugin serving",
             extra={"driver": self.opts.driver_name, "node": self.opts.node_name},
@@ -128,6 +153,8 @@ class Plugin:
                     for t in loops:
                         t.cancel()
         finally:
+            if self.ops is not None:
+                await self.ops.stop()
             await self.server.stop(self.opts.grace_seconds)
             await self.core.drain()
             log.info("plugin stopped", extra={"driver": self.opts.driver_name})

@@ -30,6 +30,7 @@ ENV = {
     "log_format": "LOG_FORMAT",
     "log_level": "LOG_LEVEL",
     "resource_dir": "RESOURCE_DIR",
+    "bind_address": "BIND_ADDRESS",
 }
 
 
@@ -52,6 +53,8 @@ class RunOptions:
     resync_seconds: float
     health_poll_seconds: float
     grace_seconds: float
+    bind_address: str = ":8080"
+    """``host:port`` of /healthz and /metrics; empty disables them."""
     driver_options: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -118,6 +121,7 @@ def resolve(
         resync_seconds=float(pick("resync_seconds", 30.0)),
         health_poll_seconds=float(pick("health_poll_seconds", 5.0)),
         grace_seconds=float(pick("grace_seconds", 5.0)),
+        bind_address=str(pick("bind_address", ":8080")),
         driver_options={
             "resource_dir": pick("resource_dir"),
             "durable_writes": pick("durable_writes", True),

@@ -21,6 +21,7 @@ from drafast.cdi import ClaimSpecWriter
 from drafast.config import PluginSettings
 from drafast.driver import ClaimSource, KubeletDriver
 from drafast.errors import ClaimError, DrafastError
+from drafast.metrics import Metrics
 from drafast.plugin.claims import resolve_claim
 from drafast.plugin.locks import KeyedLocks
 from drafast.plugin.results import DeviceResult, PrepareResult, UnprepareResult
@@ -48,12 +49,15 @@ class PluginCore:
         claims: ClaimSource,
         store: ClaimStore,
         cdi: ClaimSpecWriter,
+        *,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.driver = driver
         self.claims = claims
         self.store = store
         self.cdi = cdi
+        self.metrics = metrics or Metrics(settings.driver_name)
         self._locks = KeyedLocks()
         self._serial = asyncio.Lock() if settings.serialize else None
         self._inflight: set[asyncio.Task[object]] = set()
@@ -131,15 +135,18 @@ class PluginCore:
             results.update(
                 await self._run_all(unique, lambda ref: self._prepare_one(ref, fetched), err)
             )
-        log.info(
-            "prepare",
-            extra={
-                "claims": len(claims),
-                "failed": sum(1 for r in results.values() if r.error),
-                "seconds": round(time.perf_counter() - started, 6),
-            },
-        )
+        self._observe("prepare", started, results)
         return results
+
+    def _observe(self, operation: str, started: float, results: dict[str, R]) -> None:
+        seconds = time.perf_counter() - started
+        failed = sum(1 for r in results.values() if r.error)
+        self.metrics.operation(operation, seconds, len(results), failed)
+        self.metrics.prepared_claims.labels(self.metrics.driver).set(len(self.store))
+        log.info(
+            operation,
+            extra={"claims": len(results), "failed": failed, "seconds": round(seconds, 6)},
+        )
 
     async def _fetch(self, refs: list[ClaimRef]) -> dict[str, JSON | BaseException]:
         """GET every claim concurrently, outside any lock; failures are kept per claim."""
@@ -190,12 +197,15 @@ class PluginCore:
     # ------------------------------------------------------------------ unprepare
 
     async def unprepare(self, claims: Sequence[ClaimRef]) -> dict[str, UnprepareResult]:
+        started = time.perf_counter()
+
         def err(msg: str) -> UnprepareResult:
             return UnprepareResult(error=msg)
 
         unique, results = self._distinct(claims, err)
         async with self._serial or contextlib.nullcontext():
             results.update(await self._run_all(unique, self._unprepare_one, err))
+        self._observe("unprepare", started, results)
         return results
 
     async def _unprepare_one(self, ref: ClaimRef) -> UnprepareResult:

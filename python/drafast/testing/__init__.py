@@ -58,6 +58,7 @@ def plugin_options(
         resync_seconds=3600.0,
         health_poll_seconds=3600.0,
         grace_seconds=2.0,
+        bind_address="127.0.0.1:0",
         driver_options={"resource_dir": str(root / "files"), "durable_writes": True},
     )
     return replace(opts, **overrides)

@@ -1,0 +1,63 @@
+"""Prometheus metrics of one plugin instance (its own registry: no global state).
+
+Imports only prometheus_client. Components get the :class:`Metrics` object through their
+constructors and record into it; ``drafast.app`` serves ``registry`` on ``/metrics``.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# Prepare is a few ms; kubelet deadline is 45 s.
+_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 45)
+
+
+class Metrics:
+    def __init__(self, driver: str) -> None:
+        self.driver = driver
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.operation_seconds = Histogram(
+            "drafast_operation_duration_seconds",
+            "Duration of NodePrepareResources/NodeUnprepareResources calls",
+            ["driver", "operation", "result"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self.claims = Counter(
+            "drafast_claims_total",
+            "Claims handled, by operation and per-claim result",
+            ["driver", "operation", "result"],
+            registry=self.registry,
+        )
+        self.prepared_claims = Gauge(
+            "drafast_prepared_claims",
+            "Claims currently prepared (in the checkpoint)",
+            ["driver"],
+            registry=self.registry,
+        )
+        self.slice_writes = Counter(
+            "drafast_resourceslice_writes_total",
+            "ResourceSlice writes, by verb",
+            ["driver", "verb"],
+            registry=self.registry,
+        )
+        self.api_errors = Counter(
+            "drafast_api_errors_total",
+            "API server errors, by HTTP status",
+            ["driver", "status"],
+            registry=self.registry,
+        )
+        self.publish_lag = Gauge(
+            "drafast_publish_lag_seconds",
+            "Seconds from discovering a change to having it published",
+            ["driver"],
+            registry=self.registry,
+        )
+
+    def operation(self, operation: str, seconds: float, total: int, failed: int) -> None:
+        result = "error" if failed else "success"
+        self.operation_seconds.labels(self.driver, operation, result).observe(seconds)
+        if total - failed:
+            self.claims.labels(self.driver, operation, "success").inc(total - failed)
+        if failed:
+            self.claims.labels(self.driver, operation, "error").inc(failed)
