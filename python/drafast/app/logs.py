@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 
+from drafast.logctx import RequestIDFilter
+
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 
@@ -38,6 +40,7 @@ class TextFormatter(logging.Formatter):
 
 def setup_logging(fmt: str, level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RequestIDFilter())
     handler.setFormatter(
         JSONFormatter()
         if fmt == "json"

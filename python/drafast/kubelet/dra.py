@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol, TypeVar
 import grpc
 import grpc.aio
 
+from drafast import logctx
 from drafast.errors import (
     ClaimError,
     ClaimNotFoundError,
@@ -199,6 +200,7 @@ async def _call(
     }
     logger.debug("kubelet call started", extra={**fields, "claim_refs": [str(r) for r in refs]})
     started = time.perf_counter()
+    token = logctx.request_id.set(str(fields["request_id"]))
     try:
         raw = await run(refs)
     except asyncio.CancelledError:
@@ -213,6 +215,8 @@ async def _call(
         else:
             logger.warning("kubelet call failed", extra=extra)
         await context.abort(code, failure_details(op, err))
+    finally:
+        logctx.request_id.reset(token)
     results = complete(raw, refs, missing)
     failed = {uid: r.error for uid, r in results.items() if r.error}
     for uid, error in failed.items():

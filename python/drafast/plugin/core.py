@@ -143,7 +143,7 @@ class PluginCore:
         failed = sum(1 for r in results.values() if r.error)
         self.metrics.operation(operation, seconds, len(results), failed)
         self.metrics.prepared_claims.labels(self.metrics.driver).set(len(self.store))
-        log.info(
+        log.debug(  # the kubelet edge logs every call at info level
             operation,
             extra={"claims": len(results), "failed": failed, "seconds": round(seconds, 6)},
         )
