@@ -6,6 +6,7 @@ import asyncio
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,7 +25,12 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     lp.close()
 
 
-def start_plugin(root: Path, *extra: str) -> tuple[subprocess.Popen[bytes], Path]:
+def tmpfs_dir(prefix: str) -> Path:
+    """A directory on tmpfs, like the node's /var/run/cdi (CDI specs are never on disk there)."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir="/dev/shm"))
+
+
+def start_plugin(root: Path, cdi_dir: Path, *extra: str) -> tuple[subprocess.Popen[bytes], Path]:
     files = root / "files"
     files.mkdir(parents=True, exist_ok=True)
     for i in range(8):
@@ -42,7 +48,7 @@ def start_plugin(root: Path, *extra: str) -> tuple[subprocess.Popen[bytes], Path
         "--registry-dir",
         str(root / "registry"),
         "--cdi-dir",
-        str(root / "cdi"),
+        str(cdi_dir),
         "--cluster",
         f"dir:{root / 'cluster'}",
         "--resource-dir",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,14 +19,15 @@ from drafast.k8s import DirStore, allocated_claim
 from drafast.kubelet.client import KubeletClient
 from drafast.types import ClaimRef, ClaimUID
 
-from .conftest import DRIVER, percentiles, record, start_plugin
+from .conftest import DRIVER, percentiles, record, start_plugin, tmpfs_dir
 
 _names = itertools.count()
 
 
 class Rig:
     def __init__(self, root: Path, loop: asyncio.AbstractEventLoop, *extra: str) -> None:
-        self.proc, reg = start_plugin(root, *extra)
+        self.cdi_dir = tmpfs_dir("drafast-bench-cdi-")
+        self.proc, reg = start_plugin(root, self.cdi_dir, *extra)
         self.loop = loop
         self.store = DirStore(root / "cluster")
         self.kubelet = KubeletClient(registration_socket=reg)
@@ -60,6 +62,8 @@ class Rig:
         self.loop.run_until_complete(self.kubelet.close())
         self.proc.terminate()
         assert self.proc.wait(30) == 0
+        assert not list(self.cdi_dir.iterdir())  # every spec was removed by its unprepare
+        shutil.rmtree(self.cdi_dir)
 
 
 class Rounds:

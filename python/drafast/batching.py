@@ -44,6 +44,9 @@ class Batcher(Generic[T]):
         await asyncio.shield(fut)
 
     async def _run(self) -> None:
+        # One turn of the loop first: submitters that are already runnable join the first batch
+        # instead of waiting for a second flush.
+        await asyncio.sleep(0)
         while self._items:
             items, waiters = self._items, self._waiters
             self._items, self._waiters = [], []

@@ -74,6 +74,17 @@ class KubeletDriver(ResourceSource, Protocol):
 
 
 @runtime_checkable
+class RestoringDriver(Protocol):
+    """Optional: rebuild state from the checkpoint when the plugin starts."""
+
+    async def restore(self, prepared: Sequence[tuple[ClaimRef, PreparedClaim]]) -> None:
+        """Called once at start, before any kubelet call, with every checkpointed claim:
+        rebuild in-memory state and repair host state a crash or power loss left behind.
+        Must be idempotent; errors are logged and do not stop the plugin."""
+        ...
+
+
+@runtime_checkable
 class HealthSource(Protocol):
     """Optional: device health for the kubelet's DRAResourceHealth stream."""
 
@@ -118,4 +129,5 @@ __all__ = [
     "KubeletDriver",
     "NRIHooks",
     "ResourceSource",
+    "RestoringDriver",
 ]

@@ -237,3 +237,16 @@ async def test_health_stream(opts: RunOptions) -> None:
             devices = {r.health.device: r.health.health.name for r in message}
             assert devices["alpha"] == "HEALTHY" and len(devices) == 3
             break
+
+
+async def test_restart_restores_file_contents_from_the_checkpoint(opts: RunOptions) -> None:
+    async with running_plugin(opts) as t:
+        ref = t.add_claim(claim("c1", pods=("pod-a",)))
+        await t.kubelet.prepare([ref])
+    # what a power loss can leave: the rewrite was not durable, a half-done claim's line remains
+    alpha = Path(opts.driver_options["resource_dir"]) / "alpha"
+    alpha.write_text("kept user line\nns/ghost claim=never-checkpointed\n")
+    async with running_plugin(opts) as t:
+        assert lines(opts, "alpha") == ["kept user line", f"ns/pod-a claim={ref.uid}"]
+        assert (await t.kubelet.unprepare([ref]))[ref.uid].error == ""
+        assert lines(opts, "alpha") == ["kept user line"]

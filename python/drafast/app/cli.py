@@ -43,11 +43,11 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     g = p.add_argument_group("file driver")
     g.add_argument("--resource-dir", help="directory whose files are devices [RESOURCE_DIR]")
     g.add_argument(
-        "--no-durable-writes",
+        "--durable-writes",
         dest="durable_writes",
-        action="store_false",
+        action="store_true",
         default=None,
-        help="do not fsync rewritten files",
+        help="fsync every rewritten file (restore from the checkpoint covers power loss anyway)",
     )
 
 

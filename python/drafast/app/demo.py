@@ -61,7 +61,7 @@ def _options(root: Path) -> RunOptions:
         health_poll_seconds=5.0,
         grace_seconds=2.0,
         bind_address="",
-        driver_options={"resource_dir": str(root / "files"), "durable_writes": True},
+        driver_options={"resource_dir": str(root / "files")},
     )
 
 

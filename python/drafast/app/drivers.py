@@ -24,7 +24,7 @@ def _build_file(opts: RunOptions) -> KubeletDriver:
     resource_dir = opts.driver_options.get("resource_dir")
     if not resource_dir:
         raise ConfigError("the file driver needs --resource-dir (or RESOURCE_DIR)")
-    durable = opts.driver_options.get("durable_writes", True)
+    durable = opts.driver_options.get("durable_writes", False)
     return FileDriver(
         FileDriverSettings(
             driver_name=DriverName(opts.driver_name),

@@ -134,6 +134,10 @@ class Plugin:
         except DrafastError as err:
             log.error("publishing failed", extra={"error": str(err)})
         await self.health.update(await self._health_snapshot())
+        try:
+            await self.core.restore()
+        except DrafastError as err:
+            log.error("restoring driver state failed", extra={"error": str(err)})
         await self.server.start()
         if self.ops is not None:
             await self.ops.start()

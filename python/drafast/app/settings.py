@@ -124,6 +124,6 @@ def resolve(
         bind_address=str(pick("bind_address", ":8080")),
         driver_options={
             "resource_dir": pick("resource_dir"),
-            "durable_writes": pick("durable_writes", True),
+            "durable_writes": pick("durable_writes", False),
         },
     )

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from drafast.cdi import ClaimSpecWriter
 from drafast.config import PluginSettings
-from drafast.driver import ClaimSource, KubeletDriver
+from drafast.driver import ClaimSource, KubeletDriver, RestoringDriver
 from drafast.errors import ClaimError, DrafastError
 from drafast.metrics import Metrics
 from drafast.plugin.claims import resolve_claim
@@ -61,6 +61,13 @@ class PluginCore:
         self._locks = KeyedLocks()
         self._serial = asyncio.Lock() if settings.serialize else None
         self._inflight: set[asyncio.Task[object]] = set()
+
+    async def restore(self) -> None:
+        """Hand every checkpointed claim back to a :class:`RestoringDriver` (at start)."""
+        if isinstance(self.driver, RestoringDriver):
+            records = self.store.records()
+            await self.driver.restore([(r.ref, r.prepared) for r in records])
+            log.info("driver state restored", extra={"claims": len(records)})
 
     # ------------------------------------------------------------------ request shaping
 

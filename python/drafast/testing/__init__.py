@@ -59,7 +59,7 @@ def plugin_options(
         health_poll_seconds=3600.0,
         grace_seconds=2.0,
         bind_address="127.0.0.1:0",
-        driver_options={"resource_dir": str(root / "files"), "durable_writes": True},
+        driver_options={"resource_dir": str(root / "files")},
     )
     return replace(opts, **overrides)
 

@@ -26,8 +26,14 @@ def claim_of(line: str) -> str | None:
     return uid if sep and head and uid and " " not in uid else None
 
 
-def rewrite(path: Path, changes: dict[str, list[str]], durable: bool) -> None:
-    """Blocking: apply ``changes`` (claim UID -> its lines; [] removes them) to ``path``."""
+def rewrite(
+    path: Path, changes: dict[str, list[str]], durable: bool, *, exact: bool = False
+) -> None:
+    """Blocking: apply ``changes`` (claim UID -> its lines; [] removes them) to ``path``.
+
+    With ``exact`` the claims in ``changes`` become the only claims in the file (restore after
+    a crash): lines of any other claim go. Lines that name no claim are always kept.
+    """
     try:
         st = path.stat()
         text = path.read_text(encoding="utf-8", errors="surrogateescape")
@@ -37,9 +43,16 @@ def rewrite(path: Path, changes: dict[str, list[str]], durable: bool) -> None:
         raise DeviceError(f"file {path}: does not exist (any more)") from None
     except OSError as err:
         raise DeviceError(f"file {path}: cannot read: {err.strerror or err}") from err
-    kept = [line for line in text.splitlines() if claim_of(line) not in changes]
+    old = text.splitlines()
+    kept = [
+        line
+        for line in old
+        if (uid := claim_of(line)) not in changes and not (exact and uid is not None)
+    ]
     for lines in changes.values():
         kept.extend(lines)
+    if kept == old:
+        return  # nothing to change: no write at all
     data = "".join(line + "\n" for line in kept).encode("utf-8", "surrogateescape")
     tmp = path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}.{next(_tmp_counter)}")
     try:
@@ -78,3 +91,7 @@ class ClaimLines:
 
     async def drop_claim(self, path: Path, claim_uid: str) -> None:
         await self._batcher(path).submit((claim_uid, []))
+
+    async def restore(self, path: Path, claims: dict[str, list[str]]) -> None:
+        """Make ``claims`` exactly the claims in ``path`` (before serving; not batched)."""
+        await asyncio.to_thread(rewrite, path, claims, self.durable, exact=True)

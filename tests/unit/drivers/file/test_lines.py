@@ -43,3 +43,18 @@ async def test_concurrent_claims_on_one_file_do_not_clobber(tmp_path: Path) -> N
     )
     # coalesced: far fewer rewrites than claims
     assert lines._batchers[f].flushes < 50
+
+
+def test_exact_rewrite_keeps_only_the_given_claims_and_user_lines(tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    f.write_text("user\nns/a claim=u1\nns/b claim=stale\n")
+    rewrite(f, {"u1": ["ns/a claim=u1"], "u2": ["ns/c claim=u2"]}, durable=False, exact=True)
+    assert f.read_text() == "user\nns/a claim=u1\nns/c claim=u2\n"
+
+
+def test_unchanged_content_is_not_rewritten(tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    f.write_text("ns/a claim=u1\n")
+    before = f.stat().st_ino
+    rewrite(f, {"u1": ["ns/a claim=u1"]}, durable=False)
+    assert f.stat().st_ino == before  # same inode: no temp file + rename happened
