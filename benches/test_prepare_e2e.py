@@ -120,15 +120,6 @@ def rig(tmp_path_factory: pytest.TempPathFactory, loop: asyncio.AbstractEventLoo
     r.close()
 
 
-@pytest.fixture(scope="module")
-def serial_rig(
-    tmp_path_factory: pytest.TempPathFactory, loop: asyncio.AbstractEventLoop
-) -> Iterator[Rig]:
-    r = Rig(tmp_path_factory.mktemp("bench-serial"), loop, "--serialize")
-    yield r
-    r.close()
-
-
 @pytest.mark.parametrize(
     ("n_claims", "calls", "rounds"),
     [(1, 1, 200), (64, 1, 30), (64, 64, 30)],
@@ -136,8 +127,3 @@ def serial_rig(
 )
 def test_prepare(benchmark: Any, rig: Rig, n_claims: int, calls: int, rounds: int) -> None:
     Rounds(rig, n_claims, calls).run(benchmark, rounds)
-
-
-def test_prepare_64_concurrent_calls_serialized(benchmark: Any, serial_rig: Rig) -> None:
-    """The Go helper's default (one call at a time), for the ratio against the concurrent core."""
-    Rounds(serial_rig, 64, 64).run(benchmark, 15)

@@ -1,0 +1,26 @@
+"""The Go helper's default -- one kubelet call at a time -- for the ratio against drafast's
+concurrent core (same rig as test_prepare_e2e, plugin started with --serialize)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from .test_prepare_e2e import Rig, Rounds
+
+
+@pytest.fixture(scope="module")
+def serial_rig(
+    tmp_path_factory: pytest.TempPathFactory, loop: asyncio.AbstractEventLoop
+) -> Iterator[Rig]:
+    r = Rig(tmp_path_factory.mktemp("bench-serial"), loop, "--serialize")
+    yield r
+    r.close()
+
+
+def test_prepare_64_concurrent_calls_serialized(benchmark: Any, serial_rig: Rig) -> None:
+    """The Go helper's default (one call at a time), for the ratio against the concurrent core."""
+    Rounds(serial_rig, 64, 64).run(benchmark, 15)
