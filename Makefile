@@ -14,6 +14,8 @@ PY := $(VENV)/bin/python
 CACHE_DIR ?= $(HOME)/.cache/drafast
 export CARGO_TARGET_DIR ?= $(CACHE_DIR)/cargo-target-$(shell rustc --version | cut -d' ' -f2)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Real Kubernetes binaries for tests/e2e: built once per machine, outside the repo.
+export DRAFAST_CACHE := $(CACHE_DIR)
 
 DEPS_STAMP := $(VENV)/.deps-installed
 NATIVE_STAMP := $(VENV)/.native-built
@@ -22,7 +24,7 @@ PROTO_DIR := python/drafast/kubelet/proto
 
 .PHONY: help
 help:
-	@echo "make demo | test | bench | lint | proto | clean"
+	@echo "make demo | test | bench | cluster | cluster-bins | lint | proto | clean"
 
 $(DEPS_STAMP): requirements-dev.txt
 	@echo "==> creating virtualenv $(VENV) and installing pinned dependencies"
@@ -72,11 +74,20 @@ lint: setup proto-check
 	@echo "==> stubtest drafast._native"
 	MYPYPATH=python $(PY) -m mypy.stubtest drafast._native
 
+.PHONY: cluster-bins
+cluster-bins:
+	@echo "==> etcd, kube-apiserver/scheduler/controller-manager/kubelet v1.37.2, kubectl -> $(CACHE_DIR)"
+	PYTHON=$(PYTHON) bash tests/e2e/tools/cluster-bins.sh
+
+.PHONY: cluster
+cluster: setup cluster-bins
+	$(PY) -m drafast.testing.controlplane
+
 .PHONY: test
-test: lint
+test: lint cluster-bins
 	@echo "==> cargo test"
 	cargo test --workspace --locked --quiet
-	@echo "==> pytest (unit, native, integration)"
+	@echo "==> pytest (unit, native, integration, e2e against a real control plane)"
 	$(PY) -m pytest -q tests
 
 .PHONY: bench
