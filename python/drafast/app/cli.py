@@ -49,6 +49,21 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         default=None,
         help="fsync every rewritten file (restore from the checkpoint covers power loss anyway)",
     )
+    g = p.add_argument_group("nx driver")
+    g.add_argument(
+        "--host-root",
+        help="where the host's /sys, /proc and /dev are visible [HOST_ROOT, /]",
+    )
+    g.add_argument(
+        "--nx-sharing",
+        choices=["exclusive", "shared"],
+        help="one claim per accelerator, or many sharing its credits [NX_SHARING, exclusive]",
+    )
+    g.add_argument(
+        "--nx-max-shares",
+        type=int,
+        help="cap on the credits published per accelerator [NX_MAX_SHARES; default: probed]",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,35 +6,22 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 
+from drafast.app.cluster import open_cluster
 from drafast.app.drivers import DRIVERS
 from drafast.app.ops import OpsServer, Probes, socket_liveness
 from drafast.app.settings import RunOptions
 from drafast.cdi import ClaimSpecWriter
 from drafast.config import KubeletSettings, PluginSettings
-from drafast.driver import ClaimSource, HealthSource, KubeletDriver
+from drafast.driver import HealthSource, KubeletDriver
 from drafast.errors import ConfigError, DrafastError
-from drafast.k8s import DirClaimSource, DirSliceSink, DirStore
 from drafast.kubelet import KubeletServer
 from drafast.metrics import Metrics
 from drafast.plugin import HealthBoard, PluginCore
-from drafast.publish import SlicePublisher
 from drafast.state import ClaimStore
-from drafast.types import DeviceHealth, DriverName, Health, NodeName
+from drafast.types import DeviceHealth, DriverName, DriverResources, Health, NodeName
 
 log = logging.getLogger(__name__)
-
-
-def _cluster(opts: RunOptions) -> tuple[ClaimSource, DirSliceSink]:
-    if opts.cluster.startswith("dir:"):
-        store = DirStore(Path(opts.cluster[4:]).absolute())
-        return DirClaimSource(store), DirSliceSink(store)
-    if opts.cluster == "kube":
-        raise ConfigError(
-            "--cluster kube is not available in this build yet; use --cluster dir:PATH"
-        )
-    raise ConfigError(f"--cluster {opts.cluster!r}: expected 'kube' or 'dir:PATH'")
 
 
 class Plugin:
@@ -49,11 +36,13 @@ class Plugin:
                 raise ConfigError(f"unknown driver {opts.driver!r}; known: {', '.join(DRIVERS)}")
             driver = kind.build(opts)
         self.driver: KubeletDriver = driver
-        claims, self.sink = _cluster(opts)
+        self.metrics = Metrics(opts.driver_name)
+        self.cluster = open_cluster(
+            opts.cluster, opts.kubeconfig, opts.driver_name, NodeName(opts.node_name), self.metrics
+        )
         opts.plugin_dir.mkdir(parents=True, exist_ok=True)
         self.store = ClaimStore(opts.plugin_dir)  # refuses a corrupted checkpoint
         self.cdi = ClaimSpecWriter(opts.cdi_dir, opts.driver_name, self.driver.cdi_class)
-        self.metrics = Metrics(opts.driver_name)
         self.core = PluginCore(
             PluginSettings(
                 driver_name=DriverName(opts.driver_name),
@@ -63,7 +52,7 @@ class Plugin:
                 serialize=opts.serialize,
             ),
             self.driver,
-            claims,
+            self.cluster.claims,
             self.store,
             self.cdi,
             metrics=self.metrics,
@@ -80,7 +69,7 @@ class Plugin:
             self.core,
             self.health,
         )
-        self.publisher = SlicePublisher(self.driver, self.sink)
+        self.resources: DriverResources | None = None
         self.ops = (
             OpsServer(
                 opts.bind_address,
@@ -97,26 +86,31 @@ class Plugin:
     async def _readiness(self) -> str | None:
         if not self.server.registration.registered:
             return "not registered with the kubelet yet"
-        if not self.publisher.published:
+        if not self.cluster.published:
             return "ResourceSlices not published yet"
         return None
 
     async def _health_snapshot(self) -> list[DeviceHealth]:
         if isinstance(self.driver, HealthSource):
             return list(await self.driver.health())
-        last = self.publisher.last
+        last = self.resources
         return [
             DeviceHealth(pool=p, device=d, health=Health.HEALTHY)
             for p, d in (last.devices() if last else {})
         ]
 
+    async def publish(self) -> None:
+        """Discover and hand the desired state to the cluster; errors are logged, not fatal."""
+        try:
+            self.resources = await self.driver.discover()
+            await self.cluster.publish(self.resources)
+        except DrafastError as err:  # recoverable by design: keep serving, retry next round
+            log.error("publishing failed", extra={"error": str(err)})
+
     async def _publish_loop(self) -> None:
         while True:
-            try:
-                await self.publisher.sync()
-            except DrafastError as err:  # recoverable by design: keep serving, retry next round
-                log.error("publishing failed", extra={"error": str(err)})
             await asyncio.sleep(self.opts.resync_seconds)
+            await self.publish()
 
     async def _health_loop(self) -> None:
         while True:
@@ -129,10 +123,7 @@ class Plugin:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Plugin]:
         """Serve until the block exits; then stop accepting, finish in-flight calls, clean up."""
-        try:
-            await self.publisher.sync()  # publish before registering, like the Go helper
-        except DrafastError as err:
-            log.error("publishing failed", extra={"error": str(err)})
+        await self.publish()  # desired state before registering, like the Go helper
         await self.health.update(await self._health_snapshot())
         try:
             await self.core.restore()
@@ -150,6 +141,7 @@ class Plugin:
                 loops = [
                     tg.create_task(self._publish_loop(), name="publish-loop"),
                     tg.create_task(self._health_loop(), name="health-loop"),
+                    tg.create_task(self.cluster.run(), name="cluster"),
                 ]
                 try:
                     yield self
@@ -161,6 +153,7 @@ class Plugin:
                 await self.ops.stop()
             await self.server.stop(self.opts.grace_seconds)
             await self.core.drain()
+            await self.cluster.close()
             log.info("plugin stopped", extra={"driver": self.opts.driver_name})
 
 

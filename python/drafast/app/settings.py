@@ -31,6 +31,9 @@ ENV = {
     "log_level": "LOG_LEVEL",
     "resource_dir": "RESOURCE_DIR",
     "bind_address": "BIND_ADDRESS",
+    "host_root": "HOST_ROOT",
+    "nx_sharing": "NX_SHARING",
+    "nx_max_shares": "NX_MAX_SHARES",
 }
 
 
@@ -85,6 +88,7 @@ def resolve(
 ) -> RunOptions:
     file = _load_file(getattr(args, "config", None))
     known = set(RunOptions.__dataclass_fields__) | {"resource_dir", "durable_writes"}
+    known |= {"host_root", "nx_sharing", "nx_max_shares"}
     unknown = sorted(set(file) - known)
     if unknown:
         raise ConfigError(f"config file {args.config}: unknown settings {', '.join(unknown)}")
@@ -125,5 +129,8 @@ def resolve(
         driver_options={
             "resource_dir": pick("resource_dir"),
             "durable_writes": pick("durable_writes", False),
+            "host_root": pick("host_root"),
+            "nx_sharing": pick("nx_sharing"),
+            "nx_max_shares": pick("nx_max_shares"),
         },
     )

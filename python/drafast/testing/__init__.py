@@ -68,7 +68,14 @@ def plugin_options(
 class PluginUnderTest:
     plugin: Plugin
     kubelet: KubeletClient
-    store: DirStore
+
+    @property
+    def store(self) -> DirStore:
+        """The offline cluster store (``dir:`` mode only)."""
+        cluster = self.plugin.opts.cluster
+        if not cluster.startswith("dir:"):
+            raise TypeError(f"the plugin runs with --cluster {cluster}, not a directory store")
+        return DirStore(Path(cluster[4:]).absolute())
 
     def add_claim(self, obj: JSON) -> ClaimRef:
         """Put a ResourceClaim object into the store; return its reference."""
@@ -94,9 +101,7 @@ async def running_plugin(
     ):
         if register:
             await kubelet.register()
-        yield PluginUnderTest(
-            plugin=plugin, kubelet=kubelet, store=DirStore(Path(opts.cluster[4:]))
-        )
+        yield PluginUnderTest(plugin=plugin, kubelet=kubelet)
 
 
 def write_tree(root: Path, files: Mapping[str, str | bytes]) -> Path:

@@ -1,0 +1,146 @@
+"""Where claims come from and slices go: the API server (``--cluster kube``) or a directory
+store (``--cluster dir:PATH``). Same plugin code paths; only these two backends differ."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Protocol
+
+from drafast.driver import ClaimSource
+from drafast.errors import ConfigError, DrafastError
+from drafast.k8s import (
+    DirClaimSource,
+    DirSliceSink,
+    DirStore,
+    KubeAPI,
+    KubeClaimSource,
+    KubeSettings,
+    node_uid,
+)
+from drafast.k8s.slices import KubeSlices
+from drafast.metrics import Metrics
+from drafast.publish import OwnerRef, SliceReconciler
+from drafast.publish.encode import encode_slices
+from drafast.types import DriverResources, NodeName
+
+log = logging.getLogger(__name__)
+
+
+class Cluster(Protocol):
+    claims: ClaimSource
+
+    @property
+    def published(self) -> bool:
+        """The desired slices have been published at least once."""
+        ...
+
+    async def publish(self, resources: DriverResources) -> None:
+        """Hand over the desired state (the kube backend writes it in the background)."""
+        ...
+
+    async def run(self) -> None:
+        """Background work until cancelled (watch + resync for the kube backend)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class DirCluster:
+    def __init__(self, root: Path, driver: str, metrics: Metrics) -> None:
+        self.store = DirStore(root)
+        self.claims: ClaimSource = DirClaimSource(self.store)
+        self._sink = DirSliceSink(self.store)
+        self._driver = driver
+        self._metrics = metrics
+        self._published = False
+
+    @property
+    def published(self) -> bool:
+        return self._published
+
+    async def publish(self, resources: DriverResources) -> None:
+        slices = encode_slices(self._driver, resources)
+        writes = await self._sink.apply(self._driver, set(resources.pools), slices)
+        self._metrics.slice_writes.labels(self._driver, "write").inc(writes)
+        self._published = True
+
+    async def run(self) -> None:
+        await asyncio.Event().wait()  # nothing in the background
+
+    async def close(self) -> None:
+        return None
+
+
+class KubeCluster:
+    """The API server through :class:`KubeAPI`; slices by a :class:`SliceReconciler` owned by
+    this node's Node object (its UID is looked up, retried until the Node exists)."""
+
+    def __init__(self, settings: KubeSettings, driver: str, node: NodeName, metrics: Metrics):
+        self.api = KubeAPI(settings)
+        self.claims: ClaimSource = KubeClaimSource(self.api)
+        self._driver = driver
+        self._node = node
+        self._metrics = metrics
+        self._desired: DriverResources | None = None
+        self._reconciler: SliceReconciler | None = None
+        self._reported = {"create": 0, "update": 0, "delete": 0}
+        self._errors: dict[int, int] = {}
+
+    @property
+    def published(self) -> bool:
+        return self._reconciler is not None and self._reconciler.synced
+
+    async def publish(self, resources: DriverResources) -> None:
+        self._desired = resources
+        if self._reconciler is not None:
+            self._reconciler.set_desired(resources)
+        self._export_metrics()
+
+    async def _owner(self) -> OwnerRef:
+        delay = 0.5
+        while True:
+            try:
+                return OwnerRef(name=self._node, uid=await node_uid(self.api, self._node))
+            except DrafastError as err:
+                log.warning("waiting for this node's Node object", extra={"error": str(err)})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    async def run(self) -> None:
+        owner = await self._owner()
+        self._reconciler = SliceReconciler(KubeSlices(self.api), self._driver, owner)
+        if self._desired is not None:
+            self._reconciler.set_desired(self._desired)
+        await self._reconciler.run()
+
+    def _export_metrics(self) -> None:
+        if self._reconciler is None:
+            return
+        stats = self._reconciler.stats
+        for verb, total in (
+            ("create", stats.creates),
+            ("update", stats.updates),
+            ("delete", stats.deletes),
+        ):
+            self._metrics.slice_writes.labels(self._driver, verb).inc(total - self._reported[verb])
+            self._reported[verb] = total
+        for status, count in self.api.stats.errors.items():
+            new = count - self._errors.get(status, 0)
+            if new:
+                self._metrics.api_errors.labels(self._driver, str(status)).inc(new)
+            self._errors[status] = count
+
+    async def close(self) -> None:
+        await self.api.close()
+
+
+def open_cluster(
+    spec: str, kubeconfig: Path | None, driver: str, node: NodeName, metrics: Metrics
+) -> Cluster:
+    if spec.startswith("dir:"):
+        return DirCluster(Path(spec[4:]).absolute(), driver, metrics)
+    if spec == "kube":
+        return KubeCluster(KubeSettings(kubeconfig=kubeconfig), driver, node, metrics)
+    raise ConfigError(f"--cluster {spec!r}: expected 'kube' or 'dir:PATH'")
