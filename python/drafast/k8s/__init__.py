@@ -1,10 +1,65 @@
-"""The cluster store: the API server (through the official ``kubernetes`` client; the only
-package that imports it) or, offline, a directory of YAML/JSON objects (``--cluster dir:PATH``).
+"""The cluster store: the API server (the only package that talks to it, and the only one that
+imports the ``kubernetes`` client) or, offline, a directory of YAML/JSON objects
+(``--cluster dir:PATH``).
 
-May import drafast.types, drafast.config and drafast.errors.
+* :class:`KubeAPI` -- async raw-JSON client with retries; errors in :mod:`drafast.k8s.errors`;
+* :class:`KubeClaimSource` -- the :class:`drafast.driver.ClaimSource` of a real cluster;
+* :class:`ClaimStatusWriter` -- a driver's ``status.devices`` entries of a ResourceClaim;
+* :class:`NodeLabels` -- labels a component owns on its Node;
+* :class:`DirStore` and friends -- the offline stand-in;
+* :mod:`drafast.k8s.fake` (not imported here) -- an in-memory API server for unit tests.
+
+May import drafast.types, drafast.config, drafast.errors and drafast.driver.
 """
 
+from drafast.k8s.api import ApiStats, KubeAPI, PatchType
+from drafast.k8s.claims import KubeClaimSource
 from drafast.k8s.dirstore import DirClaimSource, DirSliceSink, DirStore
+from drafast.k8s.errors import (
+    AlreadyExistsError,
+    ApiError,
+    ApiRequestError,
+    ApiUnavailableError,
+    ConflictError,
+    GoneError,
+    NotFoundError,
+)
+from drafast.k8s.labels import OWNED_LABELS_ANNOTATION, NodeLabels
+from drafast.k8s.nodes import node_owner_reference, node_uid
 from drafast.k8s.objects import allocated_claim
+from drafast.k8s.paths import RESOURCE_V1, ObjectRef, claim_path, node_path, slice_path
+from drafast.k8s.settings import KubeSettings
+from drafast.k8s.status import ClaimStatusWriter, Condition, DeviceKey, DeviceStatus, NetworkData
 
-__all__ = ["DirClaimSource", "DirSliceSink", "DirStore", "allocated_claim"]
+__all__ = [
+    "OWNED_LABELS_ANNOTATION",
+    "RESOURCE_V1",
+    "AlreadyExistsError",
+    "ApiError",
+    "ApiRequestError",
+    "ApiStats",
+    "ApiUnavailableError",
+    "ClaimStatusWriter",
+    "Condition",
+    "ConflictError",
+    "DeviceKey",
+    "DeviceStatus",
+    "DirClaimSource",
+    "DirSliceSink",
+    "DirStore",
+    "GoneError",
+    "KubeAPI",
+    "KubeClaimSource",
+    "KubeSettings",
+    "NetworkData",
+    "NodeLabels",
+    "NotFoundError",
+    "ObjectRef",
+    "PatchType",
+    "allocated_claim",
+    "claim_path",
+    "node_owner_reference",
+    "node_path",
+    "node_uid",
+    "slice_path",
+]

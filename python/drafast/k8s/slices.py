@@ -22,7 +22,10 @@ class KubeSlices:
 
     def watch_slices(self, field_selector: str, resource_version: str) -> AsyncIterator[JSON]:
         return self.api.watch(
-            slice_path(), resource_version=resource_version, field_selector=field_selector
+            slice_path(),
+            resource_version=resource_version,
+            field_selector=field_selector,
+            bookmarks=True,  # keeps the resume point current on a quiet watch
         )
 
     async def create_slice(self, body: JSON) -> JSON:
