@@ -4,27 +4,42 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
+
+_SHOWN = {"p50_ms", "p99_ms", "rounds", "claims_per_s", "unprepare_p50_ms", "unprepare_p99_ms"}
+
+
+def _notes(extra: dict[str, object]) -> str:
+    parts = []
+    for key, value in extra.items():
+        if key in _SHOWN:
+            continue
+        if key == "plugin_rss_kib" and isinstance(value, int):
+            parts.append(f"plugin RSS {value / 1024:.0f} MiB")
+        else:
+            parts.append(f"{key.replace('_', ' ')} {value}")
+    return ", ".join(parts)
 
 
 def main(path: str) -> None:
-    data = json.loads(open(path, encoding="utf-8").read())  # noqa: PTH123, SIM115
-    print("| benchmark | p50 | p99 | mean | throughput |")
-    print("|---|---|---|---|---|")
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    print("| benchmark | p50 | p99 | mean | throughput | notes |")
+    print("|---|---|---|---|---|---|")
     for b in data["benchmarks"]:
         s, x = b["stats"], b.get("extra_info", {})
         p50 = x.get("p50_ms", s["median"] * 1e3)
         p99 = x.get("p99_ms")
         rate = x.get("claims_per_s")
-        thr = f"{rate:,.0f} claims/s" if rate else f"{s['ops']:,.0f} ops/s"
+        thr = f"{rate:,.0f} claims/s" if rate else f"{s['ops']:,.1f} ops/s"
         p99s = f"{p99:.3f} ms" if p99 is not None else f"(max {s['max'] * 1e3:.3f} ms)"
+        name = f"{b['fullname'].split('/')[-1]}"
         print(
-            f"| {b['fullname'].split('::', 1)[1]} | {p50:.3f} ms | {p99s} | "
-            f"{s['mean'] * 1e3:.3f} ms | {thr} |"
+            f"| {name} | {p50:.3f} ms | {p99s} | {s['mean'] * 1e3:.3f} ms | {thr} | {_notes(x)} |"
         )
         if "unprepare_p50_ms" in x:
             print(
                 f"| ↳ unprepare of the same claims | {x['unprepare_p50_ms']:.3f} ms | "
-                f"{x['unprepare_p99_ms']:.3f} ms | | |"
+                f"{x['unprepare_p99_ms']:.3f} ms | | | |"
             )
 
 
