@@ -75,3 +75,91 @@ def cdi_write_spec(directory: str, file_name: str, spec: bytes) -> str:
 
 def cdi_remove_spec(directory: str, file_name: str) -> bool:
     """Remove ``directory/file_name``; False if it did not exist."""
+
+# ----------------------------------------------------------------------------- NX-gzip
+
+def nx_probe(host_root: str) -> NxProbe:
+    """Probe the NX-gzip accelerator under ``host_root`` (``/`` on the host itself): the PowerVM
+    ``sys/devices/vio/ibm,compression-v1/nx_gzip_caps`` attributes and VAS credit pools, the
+    PowerNV ``ibm,powerN-nx`` device-tree nodes (N >= 9) and the ``dev/crypto/nx-gzip`` device.
+
+    No accelerator is a result (``usable`` False, ``reason`` says why). Raises DeviceError naming
+    the file when the host root is missing or a value is malformed (every value is parsed
+    strictly) or unreadable. Releases the GIL.
+    """
+
+@final
+class NxProbe:
+    @property
+    def platform(self) -> str:
+        """``"powervm"``, ``"powernv"`` or ``""`` (no NX-gzip hardware)."""
+
+    @property
+    def vio(self) -> NxVioCaps | None:
+        """The LPAR's capabilities (PowerVM only)."""
+
+    @property
+    def device_tree(self) -> str | None:
+        """The device-tree root walked, if any."""
+
+    @property
+    def engines(self) -> list[NxEngine]:
+        """Device-tree NX units, by chip id (PowerNV)."""
+
+    @property
+    def char_device(self) -> NxCharDevice | None: ...
+    @property
+    def reason(self) -> str:
+        """Empty when usable; otherwise why there is no usable accelerator (for the log)."""
+
+    @property
+    def usable(self) -> bool:
+        """Hardware and the character device were found."""
+
+@final
+class NxVioCaps:
+    @property
+    def path(self) -> str: ...
+    @property
+    def req_max_processed_len(self) -> int | None: ...
+    @property
+    def min_compress_len(self) -> int | None: ...
+    @property
+    def min_decompress_len(self) -> int | None: ...
+    @property
+    def default_credits_total(self) -> int | None: ...
+    @property
+    def default_credits_used(self) -> int | None: ...
+    @property
+    def qos_credits_total(self) -> int | None: ...
+    @property
+    def qos_credits_used(self) -> int | None: ...
+
+@final
+class NxEngine:
+    @property
+    def node(self) -> str:
+        """Node path relative to the device-tree root."""
+
+    @property
+    def compatible(self) -> str:
+        """The matching ``ibm,powerN-nx`` string."""
+
+    @property
+    def generation(self) -> int: ...
+    @property
+    def chip_id(self) -> int: ...
+
+@final
+class NxCharDevice:
+    @property
+    def path(self) -> str:
+        """The device node, or the sysfs ``dev`` attribute the numbers came from."""
+
+    @property
+    def major(self) -> int: ...
+    @property
+    def minor(self) -> int: ...
+    @property
+    def source(self) -> str:
+        """``"node"`` or ``"sysfs"``."""

@@ -1,21 +1,23 @@
-//! `drafast._native`: the only PyO3 crate. A thin binding over `drafast-checkpoint` and
-//! `drafast-cdi`; the contract is `python/drafast/_native.pyi`.
+//! `drafast._native`: the only PyO3 crate. A thin binding over `drafast-checkpoint`,
+//! `drafast-cdi` and `drafast-nx`; the contract is `python/drafast/_native.pyi`.
 //!
-//! Errors become `drafast.errors.CheckpointError` / `CDIError` (imported, not defined here), or
-//! `ValueError` for arguments of the wrong shape. Disk I/O runs with the GIL released. Rust never
-//! calls back into Python.
+//! Errors become `drafast.errors.CheckpointError` / `CDIError` / `DeviceError` (imported, not
+//! defined here), or `ValueError` for arguments of the wrong shape. Disk I/O runs with the GIL
+//! released. Rust never calls back into Python.
 
 use pyo3::prelude::*;
 
 mod args;
 mod cdi;
 mod checkpoint;
+mod nx;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     checkpoint::register(m)?;
     cdi::register(m)?;
+    nx::register(m)?;
     // PyO3 fills `__all__` as names are added; the stub (the contract) declares none, and
     // star-imports without it take the same public names.
     m.delattr("__all__")
