@@ -11,9 +11,12 @@ def test_put_get_list_delete(tmp_path: Path) -> None:
     s = DirStore(tmp_path)
     obj = {"metadata": {"name": "n1"}, "spec": {"x": 1}}
     p = s.put("deviceclasses", obj)
-    assert p == tmp_path / "deviceclasses" / "n1.yaml"
+    assert p == tmp_path / "deviceclasses" / "n1.json"
     assert s.get("deviceclasses", "n1") == obj
     assert [o for _, o in s.list("deviceclasses")] == [obj]
+    assert s.put("deviceclasses", obj, fmt="yaml") == tmp_path / "deviceclasses" / "n1.yaml"
+    assert not p.exists()  # one file per object
+    assert s.get("deviceclasses", "n1") == obj
     assert s.delete("deviceclasses", "n1")
     assert s.get("deviceclasses", "n1") is None
 
@@ -72,3 +75,38 @@ async def test_slice_sink_writes_only_changes(tmp_path: Path) -> None:
     assert await sink.apply("d", {"node"}, [sl("a", ["1", "3"])]) == 2  # update a, delete b
     names = sorted(o["metadata"]["name"] for _, o in store.list("resourceslices"))
     assert names == ["a", "other"]
+
+
+async def test_concurrent_reads_share_one_thread_hop(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    store = DirStore(tmp_path)
+    objs = [
+        allocated_claim(
+            namespace="ns", name=f"c{i}", driver="d.example.com", devices=[("r", "p", "d")]
+        )
+        for i in range(20)
+    ]
+    for o in objs:
+        store.put("resourceclaims", o, "ns")
+    src = DirClaimSource(store)
+    hops = 0
+    real = asyncio.to_thread
+
+    async def counting(fn, *args):  # type: ignore[no-untyped-def]
+        nonlocal hops
+        hops += 1
+        return await real(fn, *args)
+
+    monkeypatch.setattr(asyncio, "to_thread", counting)
+    refs = [
+        ClaimRef(namespace="ns", name=o["metadata"]["name"], uid=ClaimUID(o["metadata"]["uid"]))
+        for o in objs
+    ]
+    missing = ClaimRef(namespace="ns", name="nope", uid=ClaimUID("u"))
+    got = await asyncio.gather(
+        *(src.get_claim(r) for r in [*refs, missing]), return_exceptions=True
+    )
+    assert got[:-1] == objs
+    assert isinstance(got[-1], ClaimNotFoundError)
+    assert hops == 1
