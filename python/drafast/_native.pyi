@@ -2,7 +2,7 @@
 
 Errors are raised as :class:`drafast.errors.CheckpointError` / :class:`drafast.errors.CDIError`
 (imported by the extension), or ``ValueError`` for arguments of the wrong shape.
-Disk-touching calls release the GIL.
+Disk-touching calls release the GIL, except the tiny tmpfs CDI write/remove (see cdi.rs).
 """
 
 from collections.abc import Sequence

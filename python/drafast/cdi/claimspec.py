@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from drafast import _native
+from drafast.errors import CDIError
 from drafast.types import ContainerEdits, PreparedClaim, PreparedDevice
 
 
@@ -79,6 +80,7 @@ class ClaimSpecWriter:
         self.vendor = f"k8s.{driver_name}"
         self.cdi_class = cdi_class
         self.kind = f"{self.vendor}/{cdi_class}"
+        self._dir = str(cdi_dir)
         _native.cdi_validate_vendor(self.vendor)
         _native.cdi_validate_class(cdi_class)
 
@@ -117,8 +119,14 @@ class ClaimSpecWriter:
         spec = self.render(claim_uid, prepared)
         if spec is None:
             return None
-        self.cdi_dir.mkdir(parents=True, exist_ok=True)
-        return Path(_native.cdi_write_spec(str(self.cdi_dir), self.file_name(claim_uid), spec))
+        try:
+            written = _native.cdi_write_spec(self._dir, self.file_name(claim_uid), spec)
+        except CDIError:
+            if self.cdi_dir.is_dir():
+                raise
+            self.cdi_dir.mkdir(parents=True, exist_ok=True)  # first write, or wiped by a reboot
+            written = _native.cdi_write_spec(self._dir, self.file_name(claim_uid), spec)
+        return Path(written)
 
     def remove(self, claim_uid: str) -> bool:
-        return _native.cdi_remove_spec(str(self.cdi_dir), self.file_name(claim_uid))
+        return _native.cdi_remove_spec(self._dir, self.file_name(claim_uid))

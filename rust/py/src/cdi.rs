@@ -51,23 +51,19 @@ fn cdi_render_spec<'py>(py: Python<'py>, spec: &[u8]) -> PyResult<Bound<'py, PyB
 }
 
 /// Render ``spec`` and write it atomically as ``directory/file_name``; returns the path written.
+///
+/// Keeps the GIL on purpose: this is a ~30 µs write on tmpfs, called inline on the event loop.
+/// Releasing the GIL would let a busy worker thread take it, and getting it back can cost up to
+/// the interpreter's 5 ms switch interval -- measured at 4x the cost of the write itself.
 #[pyfunction]
-fn cdi_write_spec(
-    py: Python<'_>,
-    directory: &str,
-    file_name: &str,
-    spec: &[u8],
-) -> PyResult<String> {
-    let path = py
-        .detach(|| cdi::write_spec(Path::new(directory), file_name, spec))
-        .map_err(error)?;
+fn cdi_write_spec(directory: &str, file_name: &str, spec: &[u8]) -> PyResult<String> {
+    let path = cdi::write_spec(Path::new(directory), file_name, spec).map_err(error)?;
     // Built from two str arguments: valid UTF-8.
     Ok(path.to_string_lossy().into_owned())
 }
 
-/// Remove ``directory/file_name``; False if it did not exist.
+/// Remove ``directory/file_name``; False if it did not exist. Keeps the GIL, as the write does.
 #[pyfunction]
-fn cdi_remove_spec(py: Python<'_>, directory: &str, file_name: &str) -> PyResult<bool> {
-    py.detach(|| cdi::remove_spec(Path::new(directory), file_name))
-        .map_err(error)
+fn cdi_remove_spec(directory: &str, file_name: &str) -> PyResult<bool> {
+    cdi::remove_spec(Path::new(directory), file_name).map_err(error)
 }
