@@ -17,7 +17,7 @@ import orjson
 import yaml
 
 from drafast.app.runner import Plugin
-from drafast.app.settings import RunOptions
+from drafast.app.settings import RunOptions, offline_options
 from drafast.drivers.file import DEFAULT_DRIVER_NAME
 from drafast.k8s import DirStore, allocated_claim
 from drafast.kubelet.client import KubeletClient
@@ -44,24 +44,14 @@ class Checks:
 
 
 def _options(root: Path) -> RunOptions:
-    return RunOptions(
-        driver="file",
+    return offline_options(
+        root,
         driver_name=DEFAULT_DRIVER_NAME,
         node_name=NODE,
-        plugin_dir=root / "plugins" / DEFAULT_DRIVER_NAME,
-        registry_dir=root / "plugins_registry",
-        cdi_dir=root / "cdi",
-        cluster=f"dir:{root / 'cluster'}",
-        kubeconfig=None,
-        pod_uid=None,
-        log_format="text",
         log_level="warning",
-        serialize=False,
         resync_seconds=30.0,
         health_poll_seconds=5.0,
-        grace_seconds=2.0,
         bind_address="",
-        driver_options={"resource_dir": str(root / "files")},
     )
 
 

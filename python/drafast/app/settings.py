@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +134,35 @@ def resolve(
             "nx_max_shares": pick("nx_max_shares"),
         },
     )
+
+
+def offline_options(
+    root: Path,
+    *,
+    driver: str = "file",
+    driver_name: str = "file.drafast.dev",
+    node_name: str = "node-1",
+    **overrides: Any,
+) -> RunOptions:
+    """A plugin confined to ``root``: sockets, checkpoint, CDI dir and a ``dir:`` cluster store
+    all under it (the demo and the test kit). ``overrides`` replace any field."""
+    opts = RunOptions(
+        driver=driver,
+        driver_name=driver_name,
+        node_name=node_name,
+        plugin_dir=root / "plugins" / driver_name,
+        registry_dir=root / "plugins_registry",
+        cdi_dir=root / "cdi",
+        cluster=f"dir:{root / 'cluster'}",
+        kubeconfig=None,
+        pod_uid=None,
+        log_format="text",
+        log_level="info",
+        serialize=False,
+        resync_seconds=3600.0,
+        health_poll_seconds=3600.0,
+        grace_seconds=2.0,
+        bind_address="127.0.0.1:0",
+        driver_options={"resource_dir": str(root / "files")},
+    )
+    return replace(opts, **overrides)

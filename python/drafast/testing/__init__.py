@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from drafast.app.runner import Plugin
-from drafast.app.settings import RunOptions
+from drafast.app.settings import RunOptions, offline_options
 from drafast.driver import KubeletDriver
 from drafast.k8s import DirStore, allocated_claim
 from drafast.kubelet.client import KubeletClient
@@ -33,35 +33,10 @@ __all__ = [
 ]
 
 
-def plugin_options(
-    root: Path,
-    *,
-    driver: str = "file",
-    driver_name: str = "file.drafast.dev",
-    node_name: str = "node-1",
-    **overrides: Any,
-) -> RunOptions:
-    """Options with every path under ``root``; ``overrides`` replace any RunOptions field."""
-    opts = RunOptions(
-        driver=driver,
-        driver_name=driver_name,
-        node_name=node_name,
-        plugin_dir=root / "plugins" / driver_name,
-        registry_dir=root / "plugins_registry",
-        cdi_dir=root / "cdi",
-        cluster=f"dir:{root / 'cluster'}",
-        kubeconfig=None,
-        pod_uid=None,
-        log_format="text",
-        log_level="info",
-        serialize=False,
-        resync_seconds=3600.0,
-        health_poll_seconds=3600.0,
-        grace_seconds=2.0,
-        bind_address="127.0.0.1:0",
-        driver_options={"resource_dir": str(root / "files")},
-    )
-    return replace(opts, **overrides)
+def plugin_options(root: Path, **kwargs: Any) -> RunOptions:
+    """Options with every path under ``root`` (see :func:`drafast.app.settings.offline_options`);
+    ``driver``, ``driver_name``, ``node_name`` and any RunOptions field can be given."""
+    return offline_options(root, **kwargs)
 
 
 @dataclass
