@@ -4,9 +4,6 @@ against the plugin's real sockets to prepare and unprepare the claim."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -15,7 +12,7 @@ import orjson
 import pytest
 import yaml
 
-from drafast.testing import plugin_options, running_plugin
+from drafast.testing import plugin_options, running_plugin, wait_until
 from drafast.testing.controlplane import ControlPlane
 from drafast.types import ClaimRef, ClaimUID
 
@@ -25,17 +22,6 @@ DRIVER = "file.drafast.dev"
 NS = "drafast-file-e2e"
 V1 = "/apis/resource.k8s.io/v1"
 DEPLOY = Path(__file__).parents[2] / "deploy" / "file"
-
-
-async def wait_for(what: str, fn: Callable[[], Any], within: float = 60.0) -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.2)
 
 
 def our_slices(cp: ControlPlane, node: str) -> list[dict[str, Any]]:
@@ -61,7 +47,7 @@ def opts(tmp_path: Path, control_plane: ControlPlane, ready_node: str):  # type:
 async def test_slices_are_published_and_accepted(opts, control_plane: ControlPlane) -> None:  # type: ignore[no-untyped-def]
     cp = control_plane
     async with running_plugin(opts) as t:
-        await wait_for("the first publish", lambda: t.plugin.cluster.published)
+        await wait_until("the first publish", lambda: t.plugin.cluster.published)
         [sl] = our_slices(cp, opts.node_name)
         spec = sl["spec"]
         assert spec["pool"] == {"name": "vm", "generation": 1, "resourceSliceCount": 1}
@@ -88,16 +74,16 @@ async def test_scheduler_allocates_from_our_slices_and_the_kubelet_prepares(
     pod_path = f"/api/v1/namespaces/{NS}/pods/greeting-reader"
     try:
         async with running_plugin(opts) as t:
-            await wait_for("the first publish", lambda: t.plugin.cluster.published)
+            await wait_until("the first publish", lambda: t.plugin.cluster.published)
             cp.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(manifests))
             # the real kube-controller-manager makes the claim, the real scheduler allocates it
-            pod = await wait_for(
+            pod = await wait_until(
                 "the pod's claim",
                 lambda: cp.api.get(pod_path).get("status", {}).get("resourceClaimStatuses"),
             )
             claim_name = pod[0]["resourceClaimName"]
             claim_path = f"{V1}/namespaces/{NS}/resourceclaims/{claim_name}"
-            claim = await wait_for(
+            claim = await wait_until(
                 "allocation + reservation",
                 lambda: (c := cp.api.get(claim_path)).get("status", {}).get("reservedFor") and c,
             )
@@ -107,7 +93,9 @@ async def test_scheduler_allocates_from_our_slices_and_the_kubelet_prepares(
                 "vm",
                 "greeting",
             )
-            await wait_for("pod bound to vm", lambda: cp.api.get(pod_path)["spec"].get("nodeName"))
+            await wait_until(
+                "pod bound to vm", lambda: cp.api.get(pod_path)["spec"].get("nodeName")
+            )
 
             # the kubelet's part, over the plugin's real sockets
             uid = claim["metadata"]["uid"]

@@ -5,21 +5,17 @@ kubelet and checks the CDI edits the container would get."""
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import orjson
 import pytest
 import yaml
 
-from drafast.testing import plugin_options, running_plugin
+from drafast.testing import plugin_options, running_plugin, wait_until
 from drafast.testing.controlplane import ControlPlane
 from drafast.types import ClaimRef, ClaimUID
 
@@ -39,15 +35,6 @@ def _trees() -> ModuleType:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
-
-
-async def wait_for(what: str, fn: Callable[[], Any], within: float = 60.0) -> Any:
-    deadline = time.monotonic() + within
-    while not (value := fn()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.2)
-    return value
 
 
 async def test_nx_device_is_published_allocated_and_prepared(
@@ -80,7 +67,7 @@ async def test_nx_device_is_published_allocated_and_prepared(
     pod_path = f"/api/v1/namespaces/{NS}/pods/{pod_name}"
     try:
         async with running_plugin(opts) as t:
-            await wait_for("the first publish", lambda: t.plugin.cluster.published)
+            await wait_until("the first publish", lambda: t.plugin.cluster.published)
             sel = f"spec.driver={DRIVER},spec.nodeName={ready_node}"
             [sl] = cp.api.get(f"{V1}/resourceslices?fieldSelector={sel}")["items"]
             [dev] = sl["spec"]["devices"]
@@ -88,12 +75,12 @@ async def test_nx_device_is_published_allocated_and_prepared(
             assert dev["attributes"]["platform"] == {"string": "powervm"}
 
             cp.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(manifests))
-            statuses = await wait_for(
+            statuses = await wait_until(
                 "the pod's claim",
                 lambda: cp.api.get(pod_path).get("status", {}).get("resourceClaimStatuses"),
             )
             claim_path = f"{V1}/namespaces/{NS}/resourceclaims/{statuses[0]['resourceClaimName']}"
-            claim = await wait_for(
+            claim = await wait_until(
                 "allocation + reservation",
                 lambda: (c := cp.api.get(claim_path)).get("status", {}).get("reservedFor") and c,
             )

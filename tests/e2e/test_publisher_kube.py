@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,6 +14,7 @@ import pytest
 from drafast.k8s import KubeAPI, KubeSettings, node_uid
 from drafast.k8s.slices import KubeSlices
 from drafast.publish import OwnerRef, SliceReconciler
+from drafast.testing import wait_until
 from drafast.testing.controlplane import ControlPlane
 from drafast.types import (
     Device,
@@ -50,15 +51,6 @@ def slices(cp: ControlPlane, node: str) -> list[dict[str, Any]]:
 
 def writes(cp: ControlPlane) -> int:
     return cp.audit.count(resource="resourceslices")
-
-
-async def wait_for(what: str, fn: Callable[[], Any], within: float = 60.0) -> Any:
-    deadline = time.monotonic() + within
-    while not (value := fn()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.2)
-    return value
 
 
 @contextlib.asynccontextmanager
@@ -119,13 +111,13 @@ async def test_slices_deleted_behind_our_back_come_back(
         rec.set_desired(resources(node, 300))
         task = asyncio.create_task(rec.run())
         try:
-            await wait_for("first sync", lambda: rec.synced)
+            await wait_until("first sync", lambda: rec.synced)
             assert len(slices(cp, node)) == 3
             # what the kubelet does when the driver was gone for 30 s
             for s in slices(cp, node)[:2]:
                 cp.api.delete(f"{V1}/resourceslices/{s['metadata']['name']}")
             started = time.monotonic()
-            await wait_for("re-created slices", lambda: len(slices(cp, node)) == 3, within=30)
+            await wait_until("re-created slices", lambda: len(slices(cp, node)) == 3, within=30)
             assert time.monotonic() - started < 10  # prompt: driven by the watch, not a resync
         finally:
             task.cancel()
@@ -141,7 +133,7 @@ async def test_api_server_restart_in_the_middle_converges(
         rec.set_desired(resources(node, 200))
         task = asyncio.create_task(rec.run())
         try:
-            await wait_for("first sync", lambda: rec.synced)
+            await wait_until("first sync", lambda: rec.synced)
             await asyncio.to_thread(cp.stop_apiserver)
             rec.set_desired(resources(node, 260, changed={7: "c"}))  # arrives during the outage
             await asyncio.sleep(5)
@@ -156,7 +148,7 @@ async def test_api_server_restart_in_the_middle_converges(
                     and {s["spec"]["pool"]["resourceSliceCount"] for s in got} == {len(got)}
                 )
 
-            await wait_for("convergence after the outage", converged, within=90)
+            await wait_until("convergence after the outage", converged, within=90)
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

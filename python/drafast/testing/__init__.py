@@ -4,16 +4,19 @@
 * :func:`running_plugin` -- start a plugin (built-in or your driver) on real Unix sockets and get
   a registered :class:`KubeletClient` that plays the kubelet against it;
 * :func:`write_tree` -- build a fake sysfs/devfs tree from a mapping;
-* :func:`allocated_claim` -- an allocated ResourceClaim object to put into the store.
+* :func:`allocated_claim` -- an allocated ResourceClaim object to put into the store;
+* :func:`wait_until` -- poll a condition in async tests, failing with what was awaited.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from drafast.app.runner import Plugin
 from drafast.app.settings import RunOptions, offline_options
@@ -22,6 +25,8 @@ from drafast.k8s import DirStore, allocated_claim
 from drafast.kubelet.client import KubeletClient
 from drafast.types import JSON, ClaimRef, ClaimUID
 
+T = TypeVar("T")
+
 __all__ = [
     "KubeletClient",
     "PluginUnderTest",
@@ -29,6 +34,7 @@ __all__ = [
     "claim_ref",
     "plugin_options",
     "running_plugin",
+    "wait_until",
     "write_tree",
 ]
 
@@ -77,6 +83,16 @@ async def running_plugin(
         if register:
             await kubelet.register()
         yield PluginUnderTest(plugin=plugin, kubelet=kubelet)
+
+
+async def wait_until(what: str, probe: Callable[[], T | None], within: float = 60.0) -> T:
+    """Poll ``probe`` every 0.2 s until it returns something truthy; fail naming ``what``."""
+    deadline = time.monotonic() + within
+    while not (value := probe()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(0.2)
+    return value
 
 
 def write_tree(root: Path, files: Mapping[str, str | bytes]) -> Path:
