@@ -7,7 +7,7 @@ imports the ``kubernetes`` client) or, offline, a directory of YAML/JSON objects
 * :class:`ClaimStatusWriter` -- a driver's ``status.devices`` entries of a ResourceClaim;
 * :class:`NodeLabels` -- labels a component owns on its Node;
 * :class:`DirStore` and friends -- the offline stand-in;
-* :mod:`drafast.k8s.fake` (not imported here) -- an in-memory API server for unit tests.
+* (unit tests use the in-memory API server :mod:`drafast.testing.fakeapi`).
 
 May import drafast.types, drafast.config, drafast.errors and drafast.driver.
 """

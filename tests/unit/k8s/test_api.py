@@ -23,7 +23,7 @@ from drafast.k8s import (
     slice_path,
 )
 from drafast.k8s.credentials import Credentials, Endpoint
-from drafast.k8s.fake import FakeAPIServer
+from drafast.testing.fakeapi import FakeAPIServer
 
 FAST = {
     "backoff_initial_seconds": 0.01,

@@ -18,7 +18,7 @@ from drafast.k8s import (
     allocated_claim,
     claim_path,
 )
-from drafast.k8s.fake import FakeAPIServer
+from drafast.testing.fakeapi import FakeAPIServer
 from drafast.types import ClaimRef, ClaimUID
 
 CLAIMS = "/apis/resource.k8s.io/v1/namespaces/ns1/resourceclaims"

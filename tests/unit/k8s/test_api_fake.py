@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from drafast.k8s import ConflictError, KubeAPI, KubeSettings, NotFoundError
-from drafast.k8s.fake import FakeAPIServer, _matches, merge_patch
+from drafast.testing.fakeapi import FakeAPIServer, _matches, merge_patch
 
 PODS = "/api/v1/namespaces/ns/pods"
 

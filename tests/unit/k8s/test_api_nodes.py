@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from drafast.k8s import KubeAPI, KubeSettings, NotFoundError, node_owner_reference, node_uid
-from drafast.k8s.fake import FakeAPIServer
+from drafast.testing.fakeapi import FakeAPIServer
 from drafast.types import NodeName
 
 

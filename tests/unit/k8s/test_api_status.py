@@ -22,7 +22,7 @@ from drafast.k8s import (
     allocated_claim,
     claim_path,
 )
-from drafast.k8s.fake import FakeAPIServer
+from drafast.testing.fakeapi import FakeAPIServer
 from drafast.k8s.status import merge_device_statuses
 from drafast.types import ClaimRef, ClaimUID, DriverName
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from drafast.k8s import ApiRequestError, GoneError, KubeAPI, KubeSettings, slice_path
-from drafast.k8s.fake import FakeAPIServer
+from drafast.testing.fakeapi import FakeAPIServer
 from drafast.k8s.watch import decode_event, iter_lines
 
 FAST = {"backoff_initial_seconds": 0.01, "backoff_max_seconds": 0.02, "max_attempts": 3}

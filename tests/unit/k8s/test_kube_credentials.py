@@ -14,7 +14,7 @@ import pytest
 
 from drafast.errors import ConfigError, PermanentError
 from drafast.k8s import ApiRequestError, KubeAPI, KubeSettings
-from drafast.k8s.fake import FakeAPIServer
+from drafast.testing.fakeapi import FakeAPIServer
 
 NODES = "/api/v1/nodes"
 

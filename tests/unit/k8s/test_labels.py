@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from drafast.k8s import OWNED_LABELS_ANNOTATION, ConflictError, KubeAPI, KubeSettings, NodeLabels
-from drafast.k8s.fake import FakeAPIServer
+from drafast.testing.fakeapi import FakeAPIServer
 from drafast.types import NodeName
 
 NODE = "/api/v1/nodes/n1"

@@ -10,7 +10,7 @@ real API server in ``tests/e2e`` is the last word.
     async with FakeAPIServer() as server:
         api = KubeAPI(KubeSettings(kubeconfig=server.kubeconfig(tmp_path / "kubeconfig")))
 
-Test-only code: nothing in drafast imports it, so aiohttp's server half is never loaded in
+Part of the test kit: nothing in the plugin imports it, so aiohttp's server half is never loaded in
 production.
 """
 
