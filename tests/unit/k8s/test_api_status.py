@@ -22,8 +22,8 @@ from drafast.k8s import (
     allocated_claim,
     claim_path,
 )
-from drafast.testing.fakeapi import FakeAPIServer
 from drafast.k8s.status import merge_device_statuses
+from drafast.testing.fakeapi import FakeAPIServer
 from drafast.types import ClaimRef, ClaimUID, DriverName
 
 DRIVER = DriverName("me.example.com")

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from drafast.k8s import ApiRequestError, GoneError, KubeAPI, KubeSettings, slice_path
-from drafast.testing.fakeapi import FakeAPIServer
 from drafast.k8s.watch import decode_event, iter_lines
+from drafast.testing.fakeapi import FakeAPIServer
 
 FAST = {"backoff_initial_seconds": 0.01, "backoff_max_seconds": 0.02, "max_attempts": 3}
 
