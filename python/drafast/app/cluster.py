@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import Protocol
 
@@ -61,9 +62,11 @@ class DirCluster:
         return self._published
 
     async def publish(self, resources: DriverResources) -> None:
+        started = time.monotonic()
         slices = encode_slices(self._driver, resources)
         writes = await self._sink.apply(self._driver, set(resources.pools), slices)
         self._metrics.slice_writes.labels(self._driver, "write").inc(writes)
+        self._metrics.publish_lag.labels(self._driver).set(time.monotonic() - started)
         self._published = True
 
     async def run(self) -> None:
@@ -118,6 +121,8 @@ class KubeCluster:
     def _export_metrics(self) -> None:
         if self._reconciler is None:
             return
+        if self._reconciler.last_lag is not None:
+            self._metrics.publish_lag.labels(self._driver).set(self._reconciler.last_lag)
         stats = self._reconciler.stats
         for verb, total in (
             ("create", stats.creates),

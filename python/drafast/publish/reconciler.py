@@ -128,6 +128,7 @@ class SliceReconciler:
         """Set after the first complete successful sync (readiness)."""
         self.dropped_fields: DroppedFields | None = None
         self._caches: dict[str, SliceCache] = {}
+        self._handed_at: float | None = None
         if owner is not None:
             self._cache("node", owner.name)
 
@@ -137,6 +138,9 @@ class SliceReconciler:
     def stats(self) -> SyncStats:
         """Writes made since construction."""
         return self._totals
+
+    last_lag: float | None = None
+    """Seconds from handing a desired state over to the API server matching it (last sync)."""
 
     @property
     def synced(self) -> bool:
@@ -173,6 +177,8 @@ class SliceReconciler:
             if any(not s.get("nodeName") for s in specs):
                 self._cluster_pools.add(name)
         self._want, self._invalid = want, invalid
+        if self._handed_at is None:
+            self._handed_at = self._clock()
         if self._cluster_pools:
             self._cache("cluster", "")
         self._wake.set()
@@ -198,6 +204,9 @@ class SliceReconciler:
             else:
                 raise PublishError(f"driver {self.driver}: slices kept changing under us")
             self.ready.set()
+            if self._handed_at is not None:
+                self.last_lag = self._clock() - self._handed_at
+                self._handed_at = None
             return total
 
     async def run(self) -> None:

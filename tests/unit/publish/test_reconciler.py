@@ -689,3 +689,14 @@ async def test_fake_enforces_preconditions_and_generates_names() -> None:
     await api.delete_slice(meta["name"], meta["uid"], meta["resourceVersion"])
     await api.delete_slice(meta["name"], meta["uid"], meta["resourceVersion"])  # gone: fine
     assert len(api.objects) == 2
+
+
+async def test_publish_lag_is_measured_from_handover_to_sync() -> None:
+    now = [100.0]
+    api = FakeSliceAPI()
+    rec = SliceReconciler(api, DRIVER, OWNER, clock=lambda: now[0])
+    assert rec.last_lag is None
+    rec.set_desired(node_pool(devs(3)))
+    now[0] += 2.5
+    await rec.sync_once()
+    assert rec.last_lag == 2.5
