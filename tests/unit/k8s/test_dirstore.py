@@ -49,8 +49,8 @@ async def test_claim_source(tmp_path: Path) -> None:
     assert await src.get_claim(ref) == obj
     with pytest.raises(ClaimNotFoundError, match=r"claim ns/missing \(u\): not found"):
         await src.get_claim(ClaimRef(namespace="ns", name="missing", uid=ClaimUID("u")))
-    (tmp_path / "resourceclaims" / "ns" / "c.yaml").write_text(": :")
-    with pytest.raises(ClaimError, match=r"claim ns/c .*not valid YAML"):
+    (tmp_path / "resourceclaims" / "ns" / "c.json").write_text("{not json")
+    with pytest.raises(ClaimError, match=r"claim ns/c .*not valid JSON"):
         await src.get_claim(ref)
 
 

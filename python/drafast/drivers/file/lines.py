@@ -35,8 +35,9 @@ def rewrite(
     a crash): lines of any other claim go. Lines that name no claim are always kept.
     """
     try:
-        st = path.stat()
-        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+        with path.open("rb") as fh:  # one open: mode and content from the same file
+            mode = os.fstat(fh.fileno()).st_mode
+            text = fh.read().decode("utf-8", "surrogateescape")
     except FileNotFoundError:
         if not any(changes.values()):
             return  # only removals, and the file is gone: nothing is left to remove
@@ -56,7 +57,7 @@ def rewrite(
     data = "".join(line + "\n" for line in kept).encode("utf-8", "surrogateescape")
     tmp = path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}.{next(_tmp_counter)}")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, st.st_mode & 0o7777)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode & 0o7777)
         try:
             os.write(fd, data)
             if durable:
