@@ -21,6 +21,7 @@ class Metrics:
         self.driver = driver
         self.registry = CollectorRegistry(auto_describe=True)
         self._children: dict[tuple[int, str, str], Any] = {}
+        self._prepared: Any = None
         self.operation_seconds = Histogram(
             "drafast_operation_duration_seconds",
             "Duration of NodePrepareResources/NodeUnprepareResources calls",
@@ -66,6 +67,11 @@ class Metrics:
             self._child(self.claims, operation, "success").inc(total - failed)
         if failed:
             self._child(self.claims, operation, "error").inc(failed)
+
+    def set_prepared(self, claims: int) -> None:
+        if self._prepared is None:
+            self._prepared = self.prepared_claims.labels(self.driver)
+        self._prepared.set(claims)
 
     def _child(self, metric: _Labelled, operation: str, result: str) -> Any:
         # labels() costs ~10 us per call; every kubelet call records several.

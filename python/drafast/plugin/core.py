@@ -149,7 +149,7 @@ class PluginCore:
         seconds = time.perf_counter() - started
         failed = sum(1 for r in results.values() if r.error)
         self.metrics.operation(operation, seconds, len(results), failed)
-        self.metrics.prepared_claims.labels(self.metrics.driver).set(len(self.store))
+        self.metrics.set_prepared(len(self.store))
         log.debug(  # the kubelet edge logs every call at info level
             operation,
             extra={"claims": len(results), "failed": failed, "seconds": round(seconds, 6)},
