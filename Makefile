@@ -24,7 +24,7 @@ PROTO_DIR := python/drafast/kubelet/proto
 
 .PHONY: help
 help:
-	@echo "make demo | test | bench | cluster | cluster-bins | lint | proto | clean"
+	@echo "make demo | test | bench | cluster [NODE=1] | cluster-bins | node-bins | lint | proto | clean"
 
 $(DEPS_STAMP): requirements-dev.txt
 	@echo "==> creating virtualenv $(VENV) and installing pinned dependencies"
@@ -79,19 +79,29 @@ cluster-bins:
 	@echo "==> etcd, kube-apiserver/scheduler/controller-manager/kubelet v1.37.2, kubectl -> $(CACHE_DIR)"
 	PYTHON=$(PYTHON) bash tests/e2e/tools/cluster-bins.sh
 
+.PHONY: node-bins
+node-bins:
+	@echo "==> containerd (Debian sid 2.x, else trixie 1.7), runc, CNI plugins, busybox + pause/test images -> $(CACHE_DIR)/node-bins"
+	PYTHON=$(PYTHON) bash tests/e2e/tools/node-bins.sh
+
+NODE ?= 0
 .PHONY: cluster
-cluster: setup cluster-bins
+cluster: setup cluster-bins $(if $(filter 1,$(NODE)),node-bins)
+ifeq ($(NODE),1)
+	$(PY) -m drafast.testing.node
+else
 	$(PY) -m drafast.testing.controlplane
+endif
 
 .PHONY: test
-test: lint cluster-bins
+test: lint cluster-bins node-bins
 	@echo "==> cargo test"
 	cargo test --workspace --locked --quiet
-	@echo "==> pytest (unit, native, integration, e2e against a real control plane)"
+	@echo "==> pytest (unit, native, integration, e2e against a real control plane and a real node)"
 	$(PY) -m pytest -q tests
 
 .PHONY: bench
-bench: setup
+bench: setup cluster-bins node-bins
 	@echo "==> benchmarks (pytest-benchmark; every benchmark also checks its result)"
 	@mkdir -p bench-results
 	$(PY) -m pytest benches -q -p no:randomly --benchmark-json=bench-results/benchmarks.json
