@@ -250,3 +250,28 @@ async def test_restart_restores_file_contents_from_the_checkpoint(opts: RunOptio
         assert lines(opts, "alpha") == ["kept user line", f"ns/pod-a claim={ref.uid}"]
         assert (await t.kubelet.unprepare([ref]))[ref.uid].error == ""
         assert lines(opts, "alpha") == ["kept user line"]
+
+
+async def test_shared_files_let_separate_claims_use_one_file(opts: RunOptions) -> None:
+    from dataclasses import replace
+
+    shared = replace(opts, driver_options={**opts.driver_options, "shared_files": True})
+    async with running_plugin(shared) as t:
+        [sl] = [o for _, o in t.store.list("resourceslices")]
+        assert all(d["allowMultipleAllocations"] for d in sl["spec"]["devices"])
+        refs = []
+        for name in ("c1", "c2"):
+            obj = claim(name, pods=(f"pod-{name}",))
+            obj["status"]["allocation"]["devices"]["results"][0]["shareID"] = f"share-{name}"
+            refs.append(t.add_claim(obj))
+        res = await t.kubelet.prepare(refs)
+        for ref in refs:
+            [dev] = res[ref.uid].devices
+            assert dev.share_id == f"share-{ref.name}"
+            assert dev.cdi_device_ids == (f"k8s.{DRIVER}/file={ref.uid}-alpha-share-{ref.name}",)
+            spec = orjson.loads(t.plugin.cdi.path(ref.uid).read_bytes())
+            path = Path(opts.driver_options["resource_dir"]) / "alpha"
+            assert spec["devices"][0]["containerEdits"]["env"] == [f"DRAFAST_FILE_ALPHA={path}"]
+        assert sorted(lines(opts, "alpha")) == sorted(
+            f"ns/pod-{r.name} claim={r.uid}" for r in refs
+        )

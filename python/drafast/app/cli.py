@@ -49,6 +49,13 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         default=None,
         help="fsync every rewritten file (restore from the checkpoint covers power loss anyway)",
     )
+    g.add_argument(
+        "--shared-files",
+        dest="shared_files",
+        action="store_true",
+        default=None,
+        help="let separate claims share a file (allowMultipleAllocations) [SHARED_FILES]",
+    )
     g = p.add_argument_group("nx driver")
     g.add_argument(
         "--host-root",

@@ -22,6 +22,11 @@ class DriverKind:
     build: Callable[[RunOptions], KubeletDriver]
 
 
+def _flag(value: object) -> bool:
+    """A boolean setting from a flag (bool), the env or the YAML file (str/bool/int)."""
+    return value not in (False, None, "", "false", "False", "0", 0)
+
+
 def _build_file(opts: RunOptions) -> KubeletDriver:
     resource_dir = opts.driver_options.get("resource_dir")
     if not resource_dir:
@@ -32,7 +37,8 @@ def _build_file(opts: RunOptions) -> KubeletDriver:
             driver_name=DriverName(opts.driver_name),
             node_name=NodeName(opts.node_name),
             resource_dir=Path(resource_dir).absolute(),
-            durable_writes=durable not in (False, "false", "0", 0),
+            durable_writes=_flag(durable),
+            shared=_flag(opts.driver_options.get("shared_files", False)),
         )
     )
 

@@ -31,6 +31,7 @@ ENV = {
     "log_level": "LOG_LEVEL",
     "resource_dir": "RESOURCE_DIR",
     "bind_address": "BIND_ADDRESS",
+    "shared_files": "SHARED_FILES",
     "host_root": "HOST_ROOT",
     "nx_sharing": "NX_SHARING",
     "nx_max_shares": "NX_MAX_SHARES",
@@ -87,7 +88,8 @@ def resolve(
     args: argparse.Namespace, env: Mapping[str, str], default_driver_name: str
 ) -> RunOptions:
     file = _load_file(getattr(args, "config", None))
-    known = set(RunOptions.__dataclass_fields__) | {"resource_dir", "durable_writes"}
+    known = set(RunOptions.__dataclass_fields__)
+    known |= {"resource_dir", "durable_writes", "shared_files"}
     known |= {"host_root", "nx_sharing", "nx_max_shares"}
     unknown = sorted(set(file) - known)
     if unknown:
@@ -129,6 +131,7 @@ def resolve(
         driver_options={
             "resource_dir": pick("resource_dir"),
             "durable_writes": pick("durable_writes", False),
+            "shared_files": pick("shared_files", False),
             "host_root": pick("host_root"),
             "nx_sharing": pick("nx_sharing"),
             "nx_max_shares": pick("nx_max_shares"),

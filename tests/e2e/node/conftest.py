@@ -1,6 +1,6 @@
 """A real node for the e2e tests: containerd + kubelet v1.37 joined to the session's control
-plane, with drafast's file driver (and a shareable variant of it) running as host processes that
-the real kubelet discovers through its plugin registry and calls.
+plane, with drafast's file driver (twice: plain, and with ``--shared-files``) running as host
+processes that the real kubelet discovers through its plugin registry and calls.
 
 The node needs ``make node-bins`` (containerd/runc/CNI/busybox + images) and the kubelet from
 ``make cluster-bins``. If the node cannot start, every test here FAILS with the reason.
@@ -16,7 +16,6 @@ import contextlib
 import json
 import re
 import secrets
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,8 +140,7 @@ def node_env(
                     node,
                     root / "drafast",
                     driver_name=SHARED_DRIVER,
-                    argv=[sys.executable, str(NODE_DIR / "shared_driver.py")],
-                    extra=["--resource-dir", str(shared_dir)],
+                    extra=["--resource-dir", str(shared_dir), "--shared-files"],
                 )
             )
         except ControlPlaneError as e:

@@ -41,7 +41,10 @@ def nx_plugin(env: NodeEnv, tmp_path: Path) -> Iterator[HostPlugin]:
     assert trees.make_device_node(root, 1, 3), "mknod needs root"
     env.cp.kubectl("apply", "-f", str(DEPLOY / "deviceclass.yaml"))
     plugin = HostPlugin.start(
-        env.node, tmp_path / "drafast", driver="nx", driver_name=NX_DRIVER,
+        env.node,
+        tmp_path / "drafast",
+        driver="nx",
+        driver_name=NX_DRIVER,
         extra=["--host-root", str(root)],
     )
     try:
@@ -58,18 +61,22 @@ def test_the_container_sees_the_nx_device_and_env(
 ) -> None:
     cp = env.cp
     template = next(
-        m for m in yaml.safe_load_all((DEPLOY / "example-exclusive.yaml").read_text())
+        m
+        for m in yaml.safe_load_all((DEPLOY / "example-exclusive.yaml").read_text())
         if m["kind"] == "ResourceClaimTemplate"
     )
     apply(cp, ns, template)
-    script = "; ".join([
-        'echo "== dev"; stat -c "%F %t:%T" /dev/crypto/nx-gzip',
-        'echo "== env"; env | grep ^NX_ | sort',
-        'echo "== end"',
-        "trap 'exit 0' TERM; sleep 3600 & wait",
-    ])
+    script = "; ".join(
+        [
+            'echo "== dev"; stat -c "%F %t:%T" /dev/crypto/nx-gzip',
+            'echo "== env"; env | grep ^NX_ | sort',
+            'echo "== end"',
+            "trap 'exit 0' TERM; sleep 3600 & wait",
+        ]
+    )
     pod = pod_manifest(
-        "nx-user", namespace=ns,
+        "nx-user",
+        namespace=ns,
         claims={"nx": {"resourceClaimTemplateName": template["metadata"]["name"]}},
         script=script,
     )

@@ -159,7 +159,7 @@ def test_two_pods_with_separate_claims_on_one_file(env: NodeEnv, ns: str) -> Non
         # so the first container keeps the content it was started with)
         assert f"{ns}/{p} claim={uid}" in rep[f"file {board}"]
         # the CDI env edit of the shareable driver reached the container
-        assert rep["env"] == [f"DRAFAST_SHARED_BOARD={board}"]
+        assert rep["env"] == [f"DRAFAST_FILE_BOARD={board}"]
     assert len(shares) == 2 and None not in shares, shares
     assert sorted(lines_of(board)) == sorted(f"{ns}/{p} claim={u}" for p, u in uids.items())
 
@@ -194,7 +194,14 @@ def test_a_pod_with_two_claims(env: NodeEnv, ns: str) -> None:
     for key, path in (("g", greeting), ("n", notes), ("b", board)):
         assert rep[f"file {path}"] == [f"{ns}/multi claim={uids[key]}"]
         assert rep[f"mount {path}"][0].split()[3].startswith("ro")
-    assert rep["env"] == [f"DRAFAST_SHARED_BOARD={board}"]
+    # every file device names its path in the env (CDI env edits through the real containerd)
+    assert rep["env"] == sorted(
+        [
+            f"DRAFAST_FILE_BOARD={board}",
+            f"DRAFAST_FILE_GREETING={greeting}",
+            f"DRAFAST_FILE_NOTES={notes}",
+        ]
+    )
     # two claims of one driver: prepared in one call of the kubelet
     after = env.file_plugin.metrics()["drafast_claims_total"]
     assert (

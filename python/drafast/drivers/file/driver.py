@@ -43,10 +43,18 @@ class FileDriverSettings:
     node_name: NodeName
     resource_dir: Path
     driver_name: DriverName = DEFAULT_DRIVER_NAME
+    shared: bool = False
+    """Publish files as multi-allocatable devices (``allowMultipleAllocations``), so separate
+    claims -- each allocation with its own share ID -- can get the same file."""
     durable_writes: bool = False
     """fsync each rewritten file before its rename. Off by default: the rename alone keeps the
     file whole across a process crash, and after a power loss :meth:`FileDriver.restore`
     rewrites every file from the (always durable) claim checkpoint before the first call."""
+
+
+def env_name(device: str) -> str:
+    """``DRAFAST_FILE_<DEVICE>``: the device name upper-cased, ``-`` -> ``_``."""
+    return "DRAFAST_FILE_" + device.upper().replace("-", "_")
 
 
 def _remove_stale_temp_files(resource_dir: Path) -> None:
@@ -107,7 +115,7 @@ class FileDriver:
                     "attribute too long to publish",
                     extra={"device": name, "attribute": key, "length": len(value)},
                 )
-        return Device(name=name, attributes=attrs)
+        return Device(name=name, attributes=attrs, allow_multiple_allocations=self.settings.shared)
 
     async def discover(self) -> DriverResources:
         if not self._started:  # first scan of this process: nothing of ours is in flight yet
@@ -169,12 +177,14 @@ class FileDriver:
             if path not in paths:
                 paths.append(path)
             mount = Mount(host_path=str(path), container_path=str(path), options=("ro", "bind"))
+            # The path in the env too: a container can find its file without knowing the name.
+            env = (f"{env_name(alloc.device)}={path}",)
             devices.append(
                 PreparedDevice(
                     requests=(alloc.request,),
                     pool=alloc.pool,
                     device=alloc.device,
-                    edits=ContainerEdits(mounts=(mount,)),
+                    edits=ContainerEdits(env=env, mounts=(mount,)),
                     share_id=alloc.share_id,
                 )
             )
