@@ -1,5 +1,5 @@
 """NX-gzip probe: drafast._native.nx_probe vs the pure-Python reference
-(tests/native/reference_nx.py) on the fixture host roots (tests/fixtures/nx/trees.py).
+(tests/native/reference_nx.py) on the fixture host roots (tests/fixtures/nx_fixture/trees.py).
 
 The driver probes at start, on every slice resync and when a claim names a device it has not
 seen; the large PowerNV tree is about the size of a real two-socket POWER9 device tree. Every
@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from nx_fixture import trees
 
 from drafast import _native
 
@@ -32,7 +33,6 @@ def _load(name: str, path: Path) -> ModuleType:
 
 
 ref = _load("_bench_reference_nx", ROOT / "tests" / "native" / "reference_nx.py")
-trees = _load("_bench_nx_trees", ROOT / "tests" / "fixtures" / "nx" / "trees.py")
 IMPLS = ["native", "reference"]
 ROUNDS = {"lpar-nx": 500, "lpar-no-nx": 500, "powernv-2chip": 500, "powernv-large": 30}
 # tree -> (platform, number of NX units)

@@ -10,17 +10,15 @@ Run:
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import itertools
 import shutil
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from nx_fixture import trees
 
 from drafast.testing import (
     PluginUnderTest,
@@ -34,19 +32,6 @@ from .conftest import record, tmpfs_dir
 
 DRIVER = "nx.drafast.dev"
 _names = itertools.count()
-
-
-def _load_trees() -> ModuleType:
-    path = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "nx" / "trees.py"
-    spec = importlib.util.spec_from_file_location("_bench_nx_trees", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-trees = _load_trees()
 
 
 class NxRig:

@@ -5,15 +5,13 @@ kubelet and checks the CDI edits the container would get."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import replace
 from pathlib import Path
-from types import ModuleType
 
 import orjson
 import pytest
 import yaml
+from nx_fixture import trees
 
 from drafast.testing import plugin_options, running_plugin, wait_until
 from drafast.testing.controlplane import ControlPlane
@@ -27,21 +25,10 @@ V1 = "/apis/resource.k8s.io/v1"
 DEPLOY = Path(__file__).parents[2] / "deploy" / "nx"
 
 
-def _trees() -> ModuleType:
-    path = Path(__file__).parents[1] / "fixtures" / "nx" / "trees.py"
-    spec = importlib.util.spec_from_file_location("nx_fixture_trees_e2e", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 async def test_nx_device_is_published_allocated_and_prepared(
     tmp_path: Path, control_plane: ControlPlane, ready_node: str
 ) -> None:
     cp = control_plane
-    trees = _trees()
     root = trees.build("lpar-nx", tmp_path / "host")
     assert trees.make_device_node(root, 1, 3), "mknod needs root"
     opts = replace(

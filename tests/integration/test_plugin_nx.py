@@ -4,15 +4,13 @@ fixture host root whose ``dev/crypto/nx-gzip`` is a character device with the nu
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import replace
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import orjson
 import pytest
+from nx_fixture import trees
 
 from drafast.app.settings import RunOptions
 from drafast.testing import PluginUnderTest, allocated_claim, plugin_options, running_plugin
@@ -21,19 +19,6 @@ from drafast.types import ClaimRef
 pytestmark = pytest.mark.integration
 DRIVER = "nx.drafast.dev"
 NX_CONFIG = {"apiVersion": "nx.drafast.dev/v1alpha1", "kind": "NxConfig"}
-
-
-def _load_trees() -> ModuleType:
-    path = Path(__file__).resolve().parents[1] / "fixtures" / "nx" / "trees.py"
-    spec = importlib.util.spec_from_file_location("nx_fixture_trees", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-trees = _load_trees()
 
 
 def host(tmp_path: Path, tree: str = "lpar-nx") -> Path:

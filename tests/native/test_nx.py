@@ -3,34 +3,19 @@ on seeded random variants of them (valid or broken)."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
-import sys
 import threading
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from nx_fixture import trees
 
 from drafast import _native
 from drafast.errors import DeviceError
 
 from . import reference_nx as ref
-
-
-def _load_trees() -> ModuleType:
-    path = Path(__file__).resolve().parents[1] / "fixtures" / "nx" / "trees.py"
-    spec = importlib.util.spec_from_file_location("nx_fixture_trees", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-trees = _load_trees()
 
 VIO_FIELDS = (
     "path",

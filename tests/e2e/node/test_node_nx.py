@@ -5,14 +5,12 @@ and containerd puts the device node and the env into the container."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import yaml
+from nx_fixture import trees
 
 from drafast.testing.node import HostPlugin, delete_pods, pod_manifest
 
@@ -24,19 +22,8 @@ NX_DRIVER = "nx.drafast.dev"
 DEPLOY = Path(__file__).parents[3] / "deploy" / "nx"
 
 
-def _trees() -> ModuleType:
-    path = Path(__file__).parents[2] / "fixtures" / "nx" / "trees.py"
-    spec = importlib.util.spec_from_file_location("nx_fixture_trees_node", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def nx_plugin(env: NodeEnv, tmp_path: Path) -> Iterator[HostPlugin]:
-    trees = _trees()
     root = trees.build("lpar-nx", tmp_path / "host")
     assert trees.make_device_node(root, 1, 3), "mknod needs root"
     env.cp.kubectl("apply", "-f", str(DEPLOY / "deviceclass.yaml"))

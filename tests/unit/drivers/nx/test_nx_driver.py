@@ -2,16 +2,14 @@
 tests/integration/test_plugin_nx.py)."""
 
 import asyncio
-import importlib.util
 import logging
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from nx_fixture import trees
 
 from drafast import _native
 from drafast.driver import HealthSource, KubeletDriver, RestoringDriver
@@ -32,18 +30,6 @@ from drafast.types import (
     PoolName,
 )
 
-
-def _load_trees() -> ModuleType:
-    path = Path(__file__).resolve().parents[3] / "fixtures" / "nx" / "trees.py"
-    spec = importlib.util.spec_from_file_location("nx_fixture_trees", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-trees = _load_trees()
 NX_CONFIG = {"apiVersion": "nx.drafast.dev/v1alpha1", "kind": "NxConfig"}
 
 

@@ -1,26 +1,12 @@
 """Probe records -> publishable accelerators (on the fixture host roots)."""
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
+
+from nx_fixture import trees
 
 from drafast import _native
 from drafast.drivers.nx.inventory import DEFAULT_SHARES, Sharing, inventory
 from drafast.types import Capacity
-
-
-def _load_trees() -> ModuleType:
-    path = Path(__file__).resolve().parents[3] / "fixtures" / "nx" / "trees.py"
-    spec = importlib.util.spec_from_file_location("nx_fixture_trees", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-trees = _load_trees()
 
 
 def probe(tmp_path: Path, name: str) -> _native.NxProbe:
