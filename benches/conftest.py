@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import statistics
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import pytest
@@ -46,6 +48,18 @@ def loop() -> Iterator[BackgroundLoop]:
     lp = BackgroundLoop()
     yield lp
     lp.close()
+
+
+def reference(name: str) -> ModuleType:
+    """A pure-Python reference implementation from ``tests/native`` (not an importable package
+    from here), for native-vs-reference benchmarks."""
+    path = Path(__file__).resolve().parents[1] / "tests" / "native" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def tmpfs_dir(prefix: str) -> Path:

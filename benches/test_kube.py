@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +32,7 @@ from drafast.types import (
     Slice,
 )
 
-from .conftest import DRIVER, percentiles, record, tmpfs_dir
+from .conftest import DRIVER, percentiles, record, start_plugin, tmpfs_dir
 
 NODE = "bench-node"
 NS = "bench"
@@ -64,44 +62,21 @@ class KubePlugin:
     """``drafast run file --cluster kube`` in its own process, and a kubelet stand-in."""
 
     def __init__(self, cp: ControlPlane, root: Path, loop: asyncio.AbstractEventLoop) -> None:
-        files = root / "files"
-        files.mkdir()
-        for i in range(8):
-            (files / f"file-{i}").write_text("")
         self.cp, self.loop = cp, loop
         self.cdi = tmpfs_dir("drafast-bench-kube-cdi-")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "drafast",
-                "run",
-                "file",
-                "--node-name",
-                NODE,
-                "--plugin-dir",
-                str(root / "plugin"),
-                "--registry-dir",
-                str(root / "registry"),
-                "--cdi-dir",
-                str(self.cdi),
-                "--cluster",
-                "kube",
-                "--kubeconfig",
-                str(cp.kubeconfig),
-                "--resource-dir",
-                str(files),
-                "--log-level",
-                "warning",
-                "--bind-address",
-                "",
-            ]
+        # the offline rig's command, pointed at the API server (later flags win)
+        self.proc, reg = start_plugin(
+            root,
+            self.cdi,
+            "--node-name",
+            NODE,
+            "--cluster",
+            "kube",
+            "--kubeconfig",
+            str(cp.kubeconfig),
+            "--bind-address",
+            "",
         )
-        reg = root / "registry" / f"{DRIVER}-reg.sock"
-        deadline = time.monotonic() + 60
-        while not reg.exists():
-            assert self.proc.poll() is None and time.monotonic() < deadline, "plugin did not start"
-            time.sleep(0.05)
         self.kubelet = KubeletClient(registration_socket=reg)
         loop.run_until_complete(self.kubelet.register())
 

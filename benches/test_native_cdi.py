@@ -6,29 +6,17 @@ Every benchmark also checks its result. Run:
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from drafast import _native
 
+from .conftest import reference
 
-def _load(name: str) -> ModuleType:
-    path = Path(__file__).resolve().parents[1] / "tests" / "native" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"_bench_{name}", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-ref = _load("reference_cdi")
+ref = reference("reference_cdi")
 IMPLS = ["native", "reference"]
 ROUNDS = 300
 

@@ -9,10 +9,7 @@ benchmark also checks its result. Run:
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -20,19 +17,12 @@ from nx_fixture import trees
 
 from drafast import _native
 
+from .conftest import reference
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-ref = _load("_bench_reference_nx", ROOT / "tests" / "native" / "reference_nx.py")
+ref = reference("reference_nx")
 IMPLS = ["native", "reference"]
 ROUNDS = {"lpar-nx": 500, "lpar-no-nx": 500, "powernv-2chip": 500, "powernv-large": 30}
 # tree -> (platform, number of NX units)

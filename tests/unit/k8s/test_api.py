@@ -34,12 +34,6 @@ FAST = {
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[FakeAPIServer]:
-    async with FakeAPIServer() as s:
-        yield s
-
-
-@pytest.fixture
 async def api(server: FakeAPIServer, tmp_path: Path) -> AsyncIterator[KubeAPI]:
     settings = KubeSettings(kubeconfig=server.kubeconfig(tmp_path / "kubeconfig"), **FAST)
     async with KubeAPI(settings) as client:

@@ -25,12 +25,6 @@ CLAIMS = "/apis/resource.k8s.io/v1/namespaces/ns1/resourceclaims"
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[FakeAPIServer]:
-    async with FakeAPIServer() as s:
-        yield s
-
-
-@pytest.fixture
 async def api(server: FakeAPIServer, tmp_path: Path) -> AsyncIterator[KubeAPI]:
     settings = KubeSettings(
         kubeconfig=server.kubeconfig(tmp_path / "kubeconfig"),

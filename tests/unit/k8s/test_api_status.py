@@ -41,12 +41,6 @@ class Clock:
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[FakeAPIServer]:
-    async with FakeAPIServer() as s:
-        yield s
-
-
-@pytest.fixture
 async def api(server: FakeAPIServer, tmp_path: Path) -> AsyncIterator[KubeAPI]:
     async with KubeAPI(KubeSettings(kubeconfig=server.kubeconfig(tmp_path / "kc"))) as client:
         yield client

@@ -17,12 +17,6 @@ FAST = {"backoff_initial_seconds": 0.01, "backoff_max_seconds": 0.02, "max_attem
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[FakeAPIServer]:
-    async with FakeAPIServer() as s:
-        yield s
-
-
-@pytest.fixture
 async def api(server: FakeAPIServer, tmp_path: Path) -> AsyncIterator[KubeAPI]:
     settings = KubeSettings(kubeconfig=server.kubeconfig(tmp_path / "kubeconfig"), **FAST)
     async with KubeAPI(settings) as client:
