@@ -163,3 +163,50 @@ class NxCharDevice:
     @property
     def source(self) -> str:
         """``"node"`` or ``"sysfs"``."""
+
+# ----------------------------------------------------------------------------- claim lines
+
+def rewrite_claim_lines(
+    path: str, changes: Sequence[tuple[str, Sequence[str]]], durable: bool, exact: bool = False
+) -> bool:
+    """Apply ``changes`` (claim UID -> its lines; [] removes them) to the ``\\n``-separated lines
+    of ``path``: a claim owns the lines ending in `` claim=<uid>``; other lines are kept. With
+    ``exact`` the claims in ``changes`` become the only claims in the file. Writes a temp file
+    with the same mode (fsync when ``durable``) and renames it over ``path``; no change, no
+    write. Returns whether it wrote. Raises DeviceError naming the file. Releases the GIL.
+    """
+
+# ----------------------------------------------------------------------------- background jobs
+
+@final
+class IoWorker:
+    """Disk jobs on Rust threads that never take the GIL. Submitting copies the arguments and
+    returns a job id; ``fileno()`` becomes readable when outcomes wait, and ``finished()``
+    collects them. Rust never calls back into Python."""
+
+    def __new__(cls, name: str, threads: int = 1) -> IoWorker: ...
+    @property
+    def name(self) -> str: ...
+    def fileno(self) -> int:
+        """Readable while finished jobs wait to be collected."""
+
+    def submit_commit(
+        self, checkpoint: Checkpoint, puts: Sequence[tuple[str, bytes]], deletes: Sequence[str]
+    ) -> int:
+        """``checkpoint.commit`` in the background; the outcome is the new generation or a
+        CheckpointError."""
+
+    def submit_rewrite(
+        self,
+        path: str,
+        changes: Sequence[tuple[str, Sequence[str]]],
+        durable: bool,
+        exact: bool = False,
+    ) -> int:
+        """``rewrite_claim_lines`` in the background; the outcome is a bool or a DeviceError."""
+
+    def finished(self) -> list[tuple[int, object]]:
+        """``(job id, result or exception instance)`` of the jobs finished since the last call."""
+
+    def close(self) -> None:
+        """Stop taking jobs; wait for the queued ones to finish."""

@@ -41,7 +41,9 @@ class Batcher(Generic[T]):
         self._waiters.append(fut)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name=self._name)
-        await asyncio.shield(fut)
+        # Not shielded: cancelling this submitter cancels only its own future, which the flush
+        # then skips; the batch goes on for everyone else.
+        await fut
 
     async def _run(self) -> None:
         # One turn of the loop first: submitters that are already runnable join the first batch

@@ -19,13 +19,14 @@ pytestmark = pytest.mark.integration
 WRITER = """
 import sys
 from pathlib import Path
-from drafast.drivers.file.lines import rewrite
-path = Path(sys.argv[1])
+from drafast._native import rewrite_claim_lines
+path = sys.argv[1]
 n = 0
 while True:
     n += 1
     # every generation replaces all 50 claims' lines with lines carrying the generation number
-    rewrite(path, {f"u{i}": [f"ns/pod-{i}-gen-{n} claim=u{i}"] for i in range(50)}, durable=False)
+    changes = [(f"u{i}", [f"ns/pod-{i}-gen-{n} claim=u{i}"]) for i in range(50)]
+    rewrite_claim_lines(path, changes, False)
 """
 
 

@@ -200,7 +200,8 @@ async def _call(
         "api_version": version,
         "claims": len(refs),
     }
-    logger.debug("kubelet call started", extra={**fields, "claim_refs": [str(r) for r in refs]})
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("kubelet call started", extra={**fields, "claim_refs": [str(r) for r in refs]})
     started = time.perf_counter()
     token = logctx.request_id.set(str(fields["request_id"]))
     try:
@@ -223,7 +224,8 @@ async def _call(
     failed = {uid: r.error for uid, r in results.items() if r.error}
     for uid, error in failed.items():
         logger.warning("claim failed", extra={**fields, "claim_uid": uid, "error": error})
-    logger.info("kubelet call done", extra={**_done(fields, started), "failed": len(failed)})
+    if logger.isEnabledFor(logging.INFO):
+        logger.info("kubelet call done", extra={**_done(fields, started), "failed": len(failed)})
     return results
 
 

@@ -117,6 +117,8 @@ class PluginCore:
         make_error: Callable[[str], R],
     ) -> dict[str, R]:
         tasks: dict[str, asyncio.Task[R]] = {}
+        if not unique:
+            return {}
         for uid, ref in unique.items():
             task = asyncio.create_task(
                 self._guarded(ref, per_claim(ref), make_error), name=f"claim-{uid}"
@@ -125,7 +127,8 @@ class PluginCore:
             task.add_done_callback(self._inflight.discard)
             tasks[uid] = task
         # Shielded: a cancelled RPC must not interrupt a prepare between driver and checkpoint.
-        await asyncio.shield(asyncio.gather(*tasks.values()))
+        # (One claim, the common call, needs no gather around its task.)
+        await asyncio.shield(task if len(tasks) == 1 else asyncio.gather(*tasks.values()))
         return {uid: t.result() for uid, t in tasks.items()}
 
     # ------------------------------------------------------------------ prepare
@@ -150,13 +153,19 @@ class PluginCore:
         failed = sum(1 for r in results.values() if r.error)
         self.metrics.operation(operation, seconds, len(results), failed)
         self.metrics.set_prepared(len(self.store))
-        log.debug(  # the kubelet edge logs every call at info level
-            operation,
-            extra={"claims": len(results), "failed": failed, "seconds": round(seconds, 6)},
-        )
+        if log.isEnabledFor(logging.DEBUG):  # the kubelet edge logs every call at info level
+            log.debug(
+                operation,
+                extra={"claims": len(results), "failed": failed, "seconds": round(seconds, 6)},
+            )
 
     async def _fetch(self, refs: list[ClaimRef]) -> dict[str, JSON | BaseException]:
         """GET every claim concurrently, outside any lock; failures are kept per claim."""
+        if len(refs) == 1:  # the common call: no gather (it would wrap the coroutine in a task)
+            try:
+                return {refs[0].uid: await self.claims.get_claim(refs[0])}
+            except Exception as err:
+                return {refs[0].uid: err}
         got = await asyncio.gather(
             *(self.claims.get_claim(r) for r in refs), return_exceptions=True
         )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from drafast import _native
 from drafast.batching import Batcher
+from drafast.iojobs import IoJobs
 from drafast.state.codec import ClaimRecord, decode_record, encode_record
 from drafast.types import ClaimUID
 
@@ -28,6 +28,7 @@ class ClaimStore:
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / CHECKPOINT_FILE
         self._ckpt = _native.Checkpoint(str(self.path))
+        self._jobs = IoJobs("checkpoint")
         self._batcher: Batcher[_Change] = Batcher(self._write, "checkpoint-group-commit")
 
     @property
@@ -63,4 +64,4 @@ class ClaimStore:
         puts = [(k, v) for k, v in latest.items() if v is not None]
         deletes = [k for k, v in latest.items() if v is None]
         # fsync takes ~1 ms: off the event loop so new calls keep joining the next batch.
-        await asyncio.to_thread(self._ckpt.commit, puts, deletes)
+        await self._jobs.commit(self._ckpt, puts, deletes)

@@ -1,5 +1,7 @@
 //! Checkpoint functions and the `Checkpoint` store class.
 
+use std::sync::Arc;
+
 use drafast_checkpoint::{self as ckpt, Records, Store};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -12,7 +14,7 @@ pyo3::import_exception!(drafast.errors, CheckpointError);
 /// `list[tuple[str, bytes]]`
 type Items<'py> = Vec<(String, Bound<'py, PyBytes>)>;
 
-fn error(e: impl ToString) -> PyErr {
+pub(crate) fn error(e: impl ToString) -> PyErr {
     CheckpointError::new_err(e.to_string())
 }
 
@@ -59,7 +61,8 @@ fn decode_checkpoint<'py>(py: Python<'py>, data: &[u8], name: &str) -> PyResult<
 /// A crash-safe key -> JSON record store backed by one file.
 #[pyclass(frozen, module = "drafast._native")]
 pub struct Checkpoint {
-    store: Store,
+    /// Shared with `IoWorker` threads running background commits.
+    pub(crate) store: Arc<Store>,
     path: String,
 }
 
@@ -68,7 +71,10 @@ impl Checkpoint {
     #[new]
     fn new(py: Python<'_>, path: String) -> PyResult<Self> {
         let store = py.detach(|| Store::open(&path)).map_err(error)?;
-        Ok(Checkpoint { store, path })
+        Ok(Checkpoint {
+            store: Arc::new(store),
+            path,
+        })
     }
 
     #[getter]

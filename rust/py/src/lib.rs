@@ -3,13 +3,16 @@
 //!
 //! Errors become `drafast.errors.CheckpointError` / `CDIError` / `DeviceError` (imported, not
 //! defined here), or `ValueError` for arguments of the wrong shape. Disk I/O runs with the GIL
-//! released. Rust never calls back into Python.
+//! released. Rust never calls back into Python: background jobs (`IoWorker`) report through a
+//! socket the event loop watches, and Python collects the outcomes.
 
 use pyo3::prelude::*;
 
 mod args;
 mod cdi;
 mod checkpoint;
+mod jobs;
+mod lines;
 mod nx;
 
 #[pymodule]
@@ -18,6 +21,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     checkpoint::register(m)?;
     cdi::register(m)?;
     nx::register(m)?;
+    lines::register(m)?;
+    jobs::register(m)?;
     // PyO3 fills `__all__` as names are added; the stub (the contract) declares none, and
     // star-imports without it take the same public names.
     m.delattr("__all__")

@@ -3,14 +3,13 @@ from pathlib import Path
 
 import pytest
 
-from drafast.drivers.file.lines import ClaimLines, claim_of, rewrite
+from drafast import _native
+from drafast.drivers.file.lines import ClaimLines
 from drafast.errors import DeviceError
 
 
-def test_claim_of() -> None:
-    assert claim_of("ns/pod claim=abc") == "abc"
-    assert claim_of("a user line") is None
-    assert claim_of(" claim=abc") is None
+def rewrite(path: Path, changes: dict[str, list[str]], durable: bool, exact: bool = False) -> bool:
+    return _native.rewrite_claim_lines(str(path), list(changes.items()), durable, exact)
 
 
 def test_rewrite_replaces_only_changed_claims_and_keeps_foreign_lines(tmp_path: Path) -> None:

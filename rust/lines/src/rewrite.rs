@@ -1,0 +1,244 @@
+//! The rewrite itself.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read as _, Write as _};
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::Error;
+
+/// What separates a line's text from the UID of the claim that owns it.
+pub const CLAIM_MARK: &[u8] = b" claim=";
+/// Temp files are `.<name><TEMP_MARK><pid>.<counter>`; the driver removes leftovers at start.
+pub const TEMP_MARK: &str = ".drafast-tmp.";
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A claim's new lines (empty: remove its lines).
+pub type Change = (String, Vec<String>);
+
+/// The UID of the claim owning `line`: the text after the last ` claim=`, if both sides are
+/// non-empty and the UID has no space.
+pub fn claim_of(line: &[u8]) -> Option<&[u8]> {
+    let at = line
+        .windows(CLAIM_MARK.len())
+        .rposition(|w| w == CLAIM_MARK)?;
+    let uid = &line[at + CLAIM_MARK.len()..];
+    (at > 0 && !uid.is_empty() && !uid.contains(&b' ')).then_some(uid)
+}
+
+/// Applies `changes` to `path`; returns whether the file was written.
+///
+/// With `exact` the claims in `changes` become the only claims in the file (restore after a
+/// crash): lines of any other claim go. Lines that name no claim are always kept. A missing file
+/// is an error unless every change is a removal.
+pub fn rewrite(path: &Path, changes: &[Change], durable: bool, exact: bool) -> Result<bool, Error> {
+    let name = || path.display().to_string();
+    let (mode, old) = match read(path) {
+        Ok(found) => found,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if changes.iter().all(|(_, lines)| lines.is_empty()) {
+                return Ok(false); // only removals, and the file is gone: nothing is left to remove
+            }
+            return Err(Error::Missing { path: name() });
+        }
+        Err(source) => {
+            return Err(Error::Read {
+                path: name(),
+                source,
+            })
+        }
+    };
+    let changed: HashMap<&[u8], ()> = changes
+        .iter()
+        .map(|(uid, _)| (uid.as_bytes(), ()))
+        .collect();
+    let old_lines = split_lines(&old);
+    let mut kept: Vec<&[u8]> = old_lines
+        .iter()
+        .copied()
+        .filter(|line| match claim_of(line) {
+            Some(uid) => !changed.contains_key(uid) && !exact,
+            None => true,
+        })
+        .collect();
+    for (_, lines) in changes {
+        kept.extend(lines.iter().map(String::as_bytes));
+    }
+    if kept == old_lines {
+        return Ok(false); // nothing to change: no write at all
+    }
+    let mut data = Vec::with_capacity(old.len() + 64);
+    for line in &kept {
+        data.extend_from_slice(line);
+        data.push(b'\n');
+    }
+    replace(path, &data, mode, durable).map_err(|source| Error::Write {
+        path: name(),
+        source,
+    })?;
+    Ok(true)
+}
+
+/// Mode bits and content, from one open of the file.
+fn read(path: &Path) -> io::Result<(u32, Vec<u8>)> {
+    let mut file = File::open(path)?;
+    let mode = file.metadata()?.permissions().mode() & 0o7777;
+    let mut data = Vec::new();
+    file.read_to_end(&mut data)?;
+    Ok((mode, data))
+}
+
+/// Lines without their `\n`; a final line without one still counts.
+fn split_lines(data: &[u8]) -> Vec<&[u8]> {
+    let body = data.strip_suffix(b"\n").unwrap_or(data);
+    if data.is_empty() {
+        return Vec::new();
+    }
+    body.split(|&b| b == b'\n').collect()
+}
+
+fn replace(path: &Path, data: &[u8], mode: u32, durable: bool) -> io::Result<()> {
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let counter = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let temp = path.with_file_name(format!(
+        ".{}{TEMP_MARK}{}.{counter}",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
+    let written = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&temp)?;
+        // create_new applies the umask; the copy must keep the original's exact bits.
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
+        file.write_all(data)?;
+        if durable {
+            file.sync_all()?;
+        }
+        drop(file);
+        fs::rename(&temp, path)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(uid: &str, lines: &[&str]) -> Change {
+        (
+            uid.to_owned(),
+            lines.iter().map(|l| (*l).to_owned()).collect(),
+        )
+    }
+
+    fn file(content: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        fs::write(&path, content).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn claim_marks() {
+        assert_eq!(claim_of(b"ns/p claim=abc"), Some(&b"abc"[..]));
+        assert_eq!(claim_of(b"a claim=x claim=y"), Some(&b"y"[..]));
+        assert_eq!(claim_of(b" claim=abc"), None); // nothing before the mark
+        assert_eq!(claim_of(b"ns/p claim="), None);
+        assert_eq!(claim_of(b"ns/p claim=a b"), None);
+        assert_eq!(claim_of(b"plain text"), None);
+    }
+
+    #[test]
+    fn replaces_only_the_changed_claims() {
+        let (_d, path) = file("header\nns/a claim=1\nns/b claim=2\n");
+        let wrote = rewrite(&path, &[change("1", &["ns/c claim=1"])], false, false).unwrap();
+        assert!(wrote);
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "header\nns/b claim=2\nns/c claim=1\n"
+        );
+    }
+
+    #[test]
+    fn no_change_means_no_write() {
+        let (_d, path) = file("ns/a claim=1\n");
+        let before = fs::metadata(&path).unwrap();
+        let wrote = rewrite(&path, &[change("1", &["ns/a claim=1"])], true, false).unwrap();
+        assert!(!wrote);
+        use std::os::unix::fs::MetadataExt as _;
+        assert_eq!(fs::metadata(&path).unwrap().ino(), before.ino());
+    }
+
+    #[test]
+    fn exact_drops_other_claims_keeps_plain_lines() {
+        let (_d, path) = file("note\nns/a claim=1\nns/b claim=2");
+        rewrite(&path, &[change("2", &["ns/b claim=2"])], false, true).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "note\nns/b claim=2\n");
+    }
+
+    #[test]
+    fn keeps_mode_and_non_utf8_bytes() {
+        let (_d, path) = file("");
+        fs::write(&path, b"\xff\xfe raw\n").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        rewrite(&path, &[change("9", &["ns/x claim=9"])], true, false).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"\xff\xfe raw\nns/x claim=9\n");
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
+            0o640
+        );
+    }
+
+    #[test]
+    fn missing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gone");
+        assert!(!rewrite(&path, &[change("1", &[])], false, false).unwrap());
+        let err = rewrite(&path, &[change("1", &["ns/a claim=1"])], false, false).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("file {}: does not exist (any more)", path.display())
+        );
+    }
+
+    #[test]
+    fn unreadable_path_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = rewrite(dir.path(), &[change("1", &["x claim=1"])], false, false).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!("file {}: cannot read: ", dir.path().display())),
+            "{text}"
+        );
+        assert!(!text.contains("os error"), "{text}");
+    }
+
+    #[test]
+    fn failed_write_leaves_no_temp_file() {
+        // A 250-byte name is valid, its temp name is over NAME_MAX: creating it fails (as root
+        // too, unlike a read-only directory).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f".repeat(250));
+        fs::write(&path, "ns/a claim=1\n").unwrap();
+        let err = rewrite(&path, &[change("2", &["ns/b claim=2"])], false, false).unwrap_err();
+        assert!(matches!(err, Error::Write { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .ends_with(": cannot rewrite: File name too long"),
+            "{err}"
+        );
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert_eq!(fs::read_to_string(&path).unwrap(), "ns/a claim=1\n");
+    }
+}

@@ -1,0 +1,72 @@
+"""IoJobs: native background jobs awaited from asyncio (real Rust threads, real files)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from drafast import _native
+from drafast.errors import CheckpointError, DeviceError
+from drafast.iojobs import IoJobs
+
+
+async def test_commits_and_rewrites_return_their_outcomes(tmp_path: Path) -> None:
+    jobs = IoJobs("test", threads=2)
+    ckpt = _native.Checkpoint(str(tmp_path / "ckpt.json"))
+    f = tmp_path / "f"
+    f.write_text("user line\n")
+    gens = await asyncio.gather(*(jobs.commit(ckpt, [(f"k{i}", b"{}")], []) for i in range(20)))
+    assert sorted(gens) == list(range(1, 21))  # every commit ran, each its own generation
+    assert len(_native.Checkpoint(str(tmp_path / "ckpt.json"))) == 20  # durable on disk
+    assert await jobs.rewrite_lines(str(f), [("u1", ["ns/p claim=u1"])], durable=True)
+    assert not await jobs.rewrite_lines(str(f), [("u1", ["ns/p claim=u1"])], durable=True)
+    assert f.read_text() == "user line\nns/p claim=u1\n"
+    assert jobs._loop is None  # idle: the loop no longer watches the worker
+    jobs.close()
+
+
+async def test_errors_arrive_as_drafast_errors_and_the_worker_keeps_going(tmp_path: Path) -> None:
+    jobs = IoJobs("test")
+    ckpt = _native.Checkpoint(str(tmp_path / "ckpt.json"))
+    with pytest.raises(DeviceError, match=r"file .*missing: does not exist"):
+        await jobs.rewrite_lines(str(tmp_path / "missing"), [("u", ["x claim=u"])], False)
+    with pytest.raises(CheckpointError, match=r"ckpt.json.*value of key"):
+        await jobs.commit(ckpt, [("k", b"not json")], [])
+    assert await jobs.commit(ckpt, [("k", b"1")], []) == 1
+    jobs.close()
+
+
+async def test_malformed_arguments_fail_at_submit_and_leave_no_watch(tmp_path: Path) -> None:
+    jobs = IoJobs("test")
+    with pytest.raises(ValueError, match=r"changes\[0\]"):
+        await jobs.rewrite_lines(str(tmp_path / "f"), [("u",)], False)  # type: ignore[list-item]
+    assert jobs._loop is None and not jobs._waiting
+    jobs.close()
+
+
+async def test_a_cancelled_caller_does_not_lose_the_job_or_others(tmp_path: Path) -> None:
+    jobs = IoJobs("test")
+    ckpt = _native.Checkpoint(str(tmp_path / "ckpt.json"))
+    first = asyncio.create_task(jobs.commit(ckpt, [("a", b"1")], []))
+    second = asyncio.create_task(jobs.commit(ckpt, [("b", b"2")], []))
+    await asyncio.sleep(0)  # both submitted
+    first.cancel()
+    assert await second == 2
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert ckpt.keys() == ["a", "b"]  # the cancelled caller's commit still happened
+    jobs.close()
+
+
+async def test_a_closed_worker_refuses_jobs(tmp_path: Path) -> None:
+    jobs = IoJobs("test")
+    jobs.close()
+    with pytest.raises(RuntimeError, match="io worker test: closed"):
+        await jobs.rewrite_lines(str(tmp_path / "f"), [], False)
+
+
+def test_thread_count_is_checked() -> None:
+    with pytest.raises(ValueError, match=r"threads must be 1\.\.16"):
+        _native.IoWorker("x", 0)
