@@ -28,11 +28,9 @@ class IoJobs:
         self._waiting: dict[int, asyncio.Future[object]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def run(self, submit: Callable[[_native.IoWorker], int]) -> object:
-        """Submit one job (``submit`` calls a ``submit_*`` method) and return its outcome.
-
-        Cancelling the caller does not stop the job: its outcome is dropped on arrival.
-        """
+    def submit(self, submit: Callable[[_native.IoWorker], int]) -> asyncio.Future[object]:
+        """Submit one job now (``submit`` calls a ``submit_*`` method); the future gets its
+        outcome. Cancelling the future does not stop the job: its outcome is dropped."""
         loop = asyncio.get_running_loop()
         if not self._waiting:
             self._loop = loop
@@ -44,7 +42,11 @@ class IoJobs:
             raise
         fut: asyncio.Future[object] = loop.create_future()
         self._waiting[job] = fut
-        return await fut
+        return fut
+
+    async def run(self, submit: Callable[[_native.IoWorker], int]) -> object:
+        """Submit one job and return its outcome."""
+        return await self.submit(submit)
 
     async def commit(
         self,
@@ -68,6 +70,10 @@ class IoJobs:
         out = await self.run(lambda w: w.submit_rewrite(path, changes, durable, exact))
         assert isinstance(out, bool)
         return out
+
+    def cdi_write(self, directory: str, file_name: str, spec: bytes) -> asyncio.Future[object]:
+        """Start ``_native.cdi_write_spec``; the future gets the path written."""
+        return self.submit(lambda w: w.submit_cdi_write(directory, file_name, spec))
 
     def _collect(self) -> None:
         for job, outcome in self.worker.finished():

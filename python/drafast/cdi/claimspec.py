@@ -6,13 +6,14 @@ kind ``k8s.<driver>/<class>``; file ``k8s.<driver>-<class>_<claimUID>.json``; de
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from drafast import _native
-from drafast.errors import CDIError
+from drafast.iojobs import IoJobs
 from drafast.types import ContainerEdits, PreparedClaim, PreparedDevice
 
 
@@ -81,6 +82,7 @@ class ClaimSpecWriter:
         self.cdi_class = cdi_class
         self.kind = f"{self.vendor}/{cdi_class}"
         self._dir = str(cdi_dir)
+        self._jobs = IoJobs("cdi")
         _native.cdi_validate_vendor(self.vendor)
         _native.cdi_validate_class(cdi_class)
 
@@ -113,20 +115,17 @@ class ClaimSpecWriter:
             return None
         return orjson.dumps({"kind": self.kind, "devices": devices})
 
-    def write(self, claim_uid: str, prepared: PreparedClaim) -> Path | None:
-        """Write (or rewrite) the claim's spec atomically. A tiny file on tmpfs: the native call
-        is faster inline than a thread hop, so this is deliberately synchronous."""
+    def write(self, claim_uid: str, prepared: PreparedClaim) -> asyncio.Future[object]:
+        """Start writing (or rewriting) the claim's spec atomically, on a native I/O thread
+        (creating the CDI directory if it is missing); the future gets the path written, or None
+        when no device has edits. Starting is synchronous, so a caller can overlap the write with
+        other work (the core overlaps it with the checkpoint commit)."""
         spec = self.render(claim_uid, prepared)
         if spec is None:
-            return None
-        try:
-            written = _native.cdi_write_spec(self._dir, self.file_name(claim_uid), spec)
-        except CDIError:
-            if self.cdi_dir.is_dir():
-                raise
-            self.cdi_dir.mkdir(parents=True, exist_ok=True)  # first write, or wiped by a reboot
-            written = _native.cdi_write_spec(self._dir, self.file_name(claim_uid), spec)
-        return Path(written)
+            done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+        return self._jobs.cdi_write(self._dir, self.file_name(claim_uid), spec)
 
     def remove(self, claim_uid: str) -> bool:
         return _native.cdi_remove_spec(self._dir, self.file_name(claim_uid))

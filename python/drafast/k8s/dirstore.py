@@ -45,16 +45,19 @@ class DirStore:
 
     def read(self, resource: str, name: str, namespace: str | None = None) -> JSON | None:
         """Like :meth:`get`, with one open() per object in the common case (no stat first)."""
-        d = self._dir(resource, namespace)
+        # Strings, not Paths: this runs for every claim of every prepare in dir: mode.
+        root = os.fspath(self.root)
+        d = os.path.join(root, resource, namespace) if namespace else os.path.join(root, resource)
         for suffix in _SUFFIXES:
-            path = d / f"{name}{suffix}"
+            path = os.path.join(d, f"{name}{suffix}")
             try:
-                raw = path.read_bytes()
+                with open(path, "rb") as fh:
+                    raw = fh.read()
             except (FileNotFoundError, NotADirectoryError):
                 continue
             except OSError as err:
                 raise ConfigError(f"{path}: cannot read: {err.strerror or err}") from err
-            return self.decode(path, raw)
+            return self.decode(Path(path), raw)
         return None
 
     @staticmethod

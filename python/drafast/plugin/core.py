@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 R = TypeVar("R", PrepareResult, UnprepareResult)
 
 
+def _retrieve(fut: asyncio.Future[object]) -> None:
+    if not fut.cancelled():
+        fut.exception()  # mark it retrieved: nobody awaits it any more
+
+
 def _error_text(ref: ClaimRef, err: BaseException) -> str:
     text = str(err)
     # Our errors already name the claim; anything else gets the claim prepended.
@@ -194,7 +199,7 @@ class PluginCore:
                 raise ClaimError(f"{ref}: the checkpoint holds this UID as {record.ref}")
             if record is not None:
                 # Idempotent: /var/run/cdi may have been wiped (reboot); always re-materialize.
-                self.cdi.write(ref.uid, record.prepared)
+                await self.cdi.write(ref.uid, record.prepared)
                 return self._answer(record)
             got = fetched.get(ref.uid)
             if got is None:  # became unprepared while we fetched; fetch now
@@ -203,11 +208,19 @@ class PluginCore:
                 raise got
             claim = resolve_claim(got, ref, self.driver.name)
             prepared = await self.driver.prepare(claim)
-            self.cdi.write(ref.uid, prepared)
+            # The spec and the checkpoint record are written at the same time, each on its own
+            # I/O thread. Either order of a crash is safe: a spec without a record is removed by
+            # unprepare; a record without a spec is re-materialized by the kubelet's retry.
+            spec = self.cdi.write(ref.uid, prepared)
             record = ClaimRecord(
                 ref=ref, prepared=prepared, cdi_ids=self.cdi.device_ids(ref.uid, prepared)
             )
-            await self.store.put(record)
+            try:
+                await self.store.put(record)
+            except BaseException:
+                spec.add_done_callback(_retrieve)  # the put's error is the one to report
+                raise
+            await spec
             return self._answer(record)
 
     # ------------------------------------------------------------------ unprepare

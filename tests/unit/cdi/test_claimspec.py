@@ -27,7 +27,7 @@ def dev(
     )
 
 
-def test_names_and_ids_follow_the_go_helper(tmp_path: Path) -> None:
+async def test_names_and_ids_follow_the_go_helper(tmp_path: Path) -> None:
     w = ClaimSpecWriter(tmp_path, "gpu.example.com", "gpu")
     p = prepared(
         dev("g0", ContainerEdits(env=("X=1",))),
@@ -40,7 +40,7 @@ def test_names_and_ids_follow_the_go_helper(tmp_path: Path) -> None:
         (),
         ("k8s.gpu.example.com/gpu=uid-1-g2-s9",),
     )
-    path = w.write("uid-1", p)
+    path = Path(str(await w.write("uid-1", p)))
     assert path == tmp_path / "k8s.gpu.example.com-gpu_uid-1.json"
     spec = orjson.loads(path.read_bytes())
     assert spec["cdiVersion"] == "0.3.0" and spec["kind"] == "k8s.gpu.example.com/gpu"
@@ -48,22 +48,35 @@ def test_names_and_ids_follow_the_go_helper(tmp_path: Path) -> None:
     assert w.remove("uid-1") and not path.exists() and not w.remove("uid-1")
 
 
-def test_no_edits_no_spec(tmp_path: Path) -> None:
+async def test_no_edits_no_spec(tmp_path: Path) -> None:
     w = ClaimSpecWriter(tmp_path, "d.example.com", "c")
-    assert w.write("u", prepared(dev("a"))) is None
+    assert await w.write("u", prepared(dev("a"))) is None
     assert list(tmp_path.iterdir()) == []
 
 
-def test_host_path_raises_min_version(tmp_path: Path) -> None:
+async def test_host_path_raises_min_version(tmp_path: Path) -> None:
     w = ClaimSpecWriter(tmp_path, "d.example.com", "c")
     e = ContainerEdits(device_nodes=(DeviceNode(path="/dev/x", host_path="/dev/y"),))
-    spec = orjson.loads(w.write("u", prepared(dev("a", e))).read_bytes())  # type: ignore[union-attr]
+    spec = orjson.loads(Path(str(await w.write("u", prepared(dev("a", e))))).read_bytes())
     assert spec["cdiVersion"] == "0.5.0"
 
 
-def test_invalid_edits_are_rejected_with_the_value(tmp_path: Path) -> None:
+async def test_invalid_edits_are_rejected_with_the_value(tmp_path: Path) -> None:
     w = ClaimSpecWriter(tmp_path, "d.example.com", "c")
     with pytest.raises(CDIError, match="NOEQUALS"):
-        w.write("u", prepared(dev("a", ContainerEdits(env=("NOEQUALS",)))))
+        await w.write("u", prepared(dev("a", ContainerEdits(env=("NOEQUALS",)))))
     with pytest.raises(CDIError):
         ClaimSpecWriter(tmp_path, "d.example.com", "-bad")
+
+
+async def test_a_missing_cdi_directory_is_created(tmp_path: Path) -> None:
+    w = ClaimSpecWriter(tmp_path / "wiped" / "cdi", "d.example.com", "c")
+    path = await w.write("u", prepared(dev("a", ContainerEdits(env=("A=1",)))))
+    assert Path(str(path)).parent == tmp_path / "wiped" / "cdi"
+
+
+async def test_an_uncreatable_cdi_directory_is_a_cdi_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    w = ClaimSpecWriter(tmp_path / "file" / "cdi", "d.example.com", "c")
+    with pytest.raises(CDIError, match=r"CDI directory .*file/cdi: cannot create"):
+        await w.write("u", prepared(dev("a", ContainerEdits(env=("A=1",)))))

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,12 +171,12 @@ class FileDriver:
             if c.resource == "pods"
         ]
         devices: list[PreparedDevice] = []
-        paths: list[Path] = []
+        paths: list[str] = []
         for alloc in claim.devices:
-            path = await self._path_of(claim, alloc.device, alloc.pool)
+            path = str(await self._path_of(claim, alloc.device, alloc.pool))
             if path not in paths:
                 paths.append(path)
-            mount = Mount(host_path=str(path), container_path=str(path), options=("ro", "bind"))
+            mount = Mount(host_path=path, container_path=path, options=("ro", "bind"))
             # The path in the env too: a container can find its file without knowing the name.
             env = (f"{env_name(alloc.device)}={path}",)
             devices.append(
@@ -189,16 +189,14 @@ class FileDriver:
                 )
             )
         try:
-            await asyncio.gather(*(self._lines.set_claim(p, claim.ref.uid, lines) for p in paths))
+            await _each(self._lines.set_claim(p, claim.ref.uid, lines) for p in paths)
         except BaseException:
             # Not checkpointed, so no unprepare will come: take back what was written.
             await asyncio.gather(
                 *(self._lines.drop_claim(p, claim.ref.uid) for p in paths), return_exceptions=True
             )
             raise
-        return PreparedClaim(
-            devices=tuple(devices), state={"files": [str(p) for p in paths], "lines": lines}
-        )
+        return PreparedClaim(devices=tuple(devices), state={"files": paths, "lines": lines})
 
     async def restore(self, prepared: Sequence[tuple[ClaimRef, PreparedClaim]]) -> None:
         """Make every file hold exactly the lines of the checkpointed claims: repairs what a
@@ -222,4 +220,13 @@ class FileDriver:
 
     async def unprepare(self, ref: ClaimRef, prepared: PreparedClaim) -> None:
         files = prepared.state.get("files", [])
-        await asyncio.gather(*(self._lines.drop_claim(Path(f), ref.uid) for f in files))
+        await _each(self._lines.drop_claim(f, ref.uid) for f in files)
+
+
+async def _each(aws: Iterable[Awaitable[None]]) -> None:
+    """Await all, concurrently; a single one (the usual case) without gather's extra task."""
+    items = list(aws)
+    if len(items) == 1:
+        await items[0]
+    elif items:
+        await asyncio.gather(*items)

@@ -10,6 +10,7 @@ ext4) neither block the event loop nor need the GIL.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from drafast.batching import Batcher
@@ -23,28 +24,30 @@ class ClaimLines:
 
     def __init__(self, durable: bool = True) -> None:
         self.durable = durable
-        self._batchers: dict[Path, Batcher[tuple[str, list[str]]]] = {}
+        self._batchers: dict[str, Batcher[tuple[str, list[str]]]] = {}
         # Two threads: one file's rename need not wait for another file's fsync.
         self._jobs = IoJobs("file-lines", threads=2)
 
-    def _batcher(self, path: Path) -> Batcher[tuple[str, list[str]]]:
-        b = self._batchers.get(path)
+    def _batcher(self, path: str | Path) -> Batcher[tuple[str, list[str]]]:
+        name = os.fspath(path)
+        b = self._batchers.get(name)
         if b is None:
-            name = str(path)
 
             async def flush(items: list[tuple[str, list[str]]]) -> None:
                 # A later change of the same claim wins (dict order: first position kept).
                 await self._jobs.rewrite_lines(name, list(dict(items).items()), self.durable)
 
-            b = self._batchers[path] = Batcher(flush, f"file-lines:{path.name}")
+            b = self._batchers[name] = Batcher(flush, f"file-lines:{os.path.basename(name)}")
         return b
 
-    async def set_claim(self, path: Path, claim_uid: str, lines: list[str]) -> None:
+    async def set_claim(self, path: str | Path, claim_uid: str, lines: list[str]) -> None:
         await self._batcher(path).submit((claim_uid, lines))
 
-    async def drop_claim(self, path: Path, claim_uid: str) -> None:
+    async def drop_claim(self, path: str | Path, claim_uid: str) -> None:
         await self._batcher(path).submit((claim_uid, []))
 
-    async def restore(self, path: Path, claims: dict[str, list[str]]) -> None:
+    async def restore(self, path: str | Path, claims: dict[str, list[str]]) -> None:
         """Make ``claims`` exactly the claims in ``path`` (before serving; not batched)."""
-        await self._jobs.rewrite_lines(str(path), list(claims.items()), self.durable, exact=True)
+        await self._jobs.rewrite_lines(
+            os.fspath(path), list(claims.items()), self.durable, exact=True
+        )

@@ -41,7 +41,7 @@ async def test_concurrent_claims_on_one_file_do_not_clobber(tmp_path: Path) -> N
         f"ns/p{i} claim=u{i}" for i in range(1, 50, 2)
     )
     # coalesced: far fewer rewrites than claims
-    assert lines._batchers[f].flushes < 50
+    assert lines._batchers[str(f)].flushes < 50
 
 
 def test_exact_rewrite_keeps_only_the_given_claims_and_user_lines(tmp_path: Path) -> None:
