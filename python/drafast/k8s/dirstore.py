@@ -46,12 +46,11 @@ class DirStore:
     def read(self, resource: str, name: str, namespace: str | None = None) -> JSON | None:
         """Like :meth:`get`, with one open() per object in the common case (no stat first)."""
         # Strings, not Paths: this runs for every claim of every prepare in dir: mode.
-        root = os.fspath(self.root)
-        d = os.path.join(root, resource, namespace) if namespace else os.path.join(root, resource)
+        d = f"{self.root}/{resource}/{namespace}" if namespace else f"{self.root}/{resource}"
         for suffix in _SUFFIXES:
-            path = os.path.join(d, f"{name}{suffix}")
+            path = f"{d}/{name}{suffix}"
             try:
-                with open(path, "rb") as fh:
+                with open(path, "rb") as fh:  # noqa: PTH123 (a str path: no Path per claim)
                     raw = fh.read()
             except (FileNotFoundError, NotADirectoryError):
                 continue

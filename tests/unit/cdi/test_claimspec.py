@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -27,6 +28,18 @@ def dev(
     )
 
 
+def load(path: object) -> Any:
+    return orjson.loads(Path(str(path)).read_bytes())
+
+
+def files(d: Path) -> list[Path]:
+    return list(d.iterdir())
+
+
+def touch(p: Path) -> None:
+    p.write_text("")
+
+
 async def test_names_and_ids_follow_the_go_helper(tmp_path: Path) -> None:
     w = ClaimSpecWriter(tmp_path, "gpu.example.com", "gpu")
     p = prepared(
@@ -40,24 +53,25 @@ async def test_names_and_ids_follow_the_go_helper(tmp_path: Path) -> None:
         (),
         ("k8s.gpu.example.com/gpu=uid-1-g2-s9",),
     )
-    path = Path(str(await w.write("uid-1", p)))
-    assert path == tmp_path / "k8s.gpu.example.com-gpu_uid-1.json"
-    spec = orjson.loads(path.read_bytes())
+    path = await w.write("uid-1", p)
+    assert path == str(tmp_path / "k8s.gpu.example.com-gpu_uid-1.json")
+    spec = load(path)
     assert spec["cdiVersion"] == "0.3.0" and spec["kind"] == "k8s.gpu.example.com/gpu"
     assert [d["name"] for d in spec["devices"]] == ["uid-1-g0", "uid-1-g2-s9"]
-    assert w.remove("uid-1") and not path.exists() and not w.remove("uid-1")
+    assert w.remove("uid-1") and not w.remove("uid-1")
+    assert files(tmp_path) == []
 
 
 async def test_no_edits_no_spec(tmp_path: Path) -> None:
     w = ClaimSpecWriter(tmp_path, "d.example.com", "c")
     assert await w.write("u", prepared(dev("a"))) is None
-    assert list(tmp_path.iterdir()) == []
+    assert files(tmp_path) == []
 
 
 async def test_host_path_raises_min_version(tmp_path: Path) -> None:
     w = ClaimSpecWriter(tmp_path, "d.example.com", "c")
     e = ContainerEdits(device_nodes=(DeviceNode(path="/dev/x", host_path="/dev/y"),))
-    spec = orjson.loads(Path(str(await w.write("u", prepared(dev("a", e))))).read_bytes())
+    spec = load(await w.write("u", prepared(dev("a", e))))
     assert spec["cdiVersion"] == "0.5.0"
 
 
@@ -72,11 +86,12 @@ async def test_invalid_edits_are_rejected_with_the_value(tmp_path: Path) -> None
 async def test_a_missing_cdi_directory_is_created(tmp_path: Path) -> None:
     w = ClaimSpecWriter(tmp_path / "wiped" / "cdi", "d.example.com", "c")
     path = await w.write("u", prepared(dev("a", ContainerEdits(env=("A=1",)))))
-    assert Path(str(path)).parent == tmp_path / "wiped" / "cdi"
+    assert path == str(tmp_path / "wiped" / "cdi" / "k8s.d.example.com-c_u.json")
+    assert load(path)["devices"][0]["containerEdits"] == {"env": ["A=1"]}
 
 
 async def test_an_uncreatable_cdi_directory_is_a_cdi_error(tmp_path: Path) -> None:
-    (tmp_path / "file").write_text("")
+    touch(tmp_path / "file")
     w = ClaimSpecWriter(tmp_path / "file" / "cdi", "d.example.com", "c")
     with pytest.raises(CDIError, match=r"CDI directory .*file/cdi: cannot create"):
         await w.write("u", prepared(dev("a", ContainerEdits(env=("A=1",)))))

@@ -37,7 +37,7 @@ class ClaimLines:
                 # A later change of the same claim wins (dict order: first position kept).
                 await self._jobs.rewrite_lines(name, list(dict(items).items()), self.durable)
 
-            b = self._batchers[name] = Batcher(flush, f"file-lines:{os.path.basename(name)}")
+            b = self._batchers[name] = Batcher(flush, f"file-lines:{name.rsplit('/', 1)[-1]}")
         return b
 
     async def set_claim(self, path: str | Path, claim_uid: str, lines: list[str]) -> None:
