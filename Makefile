@@ -2,6 +2,7 @@
 #   make demo   -- virtualenv + dependencies + native extension, then `drafast demo`
 #   make test   -- the same set-up, then every check and test suite
 #   make bench  -- benchmarks; writes bench-results/*.json and a table
+#   make kubelet-load -- the grpc-go kubelet stand-in the prepare benchmarks drive the plugin with
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -21,10 +22,15 @@ DEPS_STAMP := $(VENV)/.deps-installed
 NATIVE_STAMP := $(VENV)/.native-built
 RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.lock
 PROTO_DIR := python/drafast/kubelet/proto
+# The Go kubelet stand-in (benches/kubeletload), built outside the clone under a hash of its
+# sources, so a changed go.mod/go.sum/main.go gets a fresh binary and an unchanged one is reused.
+# benches/goclient.py computes the same path when this variable is not set (pytest run directly).
+KUBELETLOAD_SOURCES := $(addprefix benches/kubeletload/,go.mod go.sum main.go)
+export DRAFAST_KUBELETLOAD := $(CACHE_DIR)/kubeletload-$(shell cat $(KUBELETLOAD_SOURCES) | sha256sum | cut -c1-12)/kubeletload
 
 .PHONY: help
 help:
-	@echo "make demo | test | bench | cluster [NODE=1] | cluster-bins | node-bins | lint | proto | clean"
+	@echo "make demo | test | bench | cluster [NODE=1] | cluster-bins | node-bins | kubelet-load | lint | proto | clean"
 
 $(DEPS_STAMP): requirements-dev.txt
 	@echo "==> creating virtualenv $(VENV) and installing pinned dependencies"
@@ -84,6 +90,20 @@ node-bins:
 	@echo "==> containerd (Debian sid 2.x, else trixie 1.7), runc, CNI plugins, busybox + pause/test images -> $(CACHE_DIR)/node-bins"
 	PYTHON=$(PYTHON) bash tests/e2e/tools/node-bins.sh
 
+# GOTOOLCHAIN=local: never download another Go toolchain; modules come from the Go module proxy.
+.PHONY: kubelet-load
+kubelet-load:
+	@if [ -x "$(DRAFAST_KUBELETLOAD)" ]; then \
+	  echo "==> kubelet stand-in (grpc-go): reusing $(DRAFAST_KUBELETLOAD)"; \
+	else \
+	  echo "==> building the kubelet stand-in (grpc-go, k8s.io/kubelet DRA client) -> $(DRAFAST_KUBELETLOAD)"; \
+	  command -v go >/dev/null || { echo "kubelet-load: 'go' not found in PATH"; exit 1; }; \
+	  mkdir -p "$(dir $(DRAFAST_KUBELETLOAD))"; \
+	  cd benches/kubeletload && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false \
+	    go build -trimpath -mod=readonly -o "$(DRAFAST_KUBELETLOAD).tmp" . ; \
+	  mv "$(DRAFAST_KUBELETLOAD).tmp" "$(DRAFAST_KUBELETLOAD)"; \
+	fi
+
 NODE ?= 0
 .PHONY: cluster
 cluster: setup cluster-bins $(if $(filter 1,$(NODE)),node-bins)
@@ -94,14 +114,14 @@ else
 endif
 
 .PHONY: test
-test: lint cluster-bins node-bins
+test: lint cluster-bins node-bins kubelet-load
 	@echo "==> cargo test"
 	cargo test --workspace --locked --quiet
 	@echo "==> pytest (unit, native, integration, e2e against a real control plane and a real node)"
 	$(PY) -m pytest -q tests
 
 .PHONY: bench
-bench: setup cluster-bins node-bins
+bench: setup cluster-bins node-bins kubelet-load
 	@echo "==> benchmarks (pytest-benchmark; every benchmark also checks its result)"
 	@mkdir -p bench-results
 	$(PY) -m pytest benches -q -p no:randomly --benchmark-json=bench-results/benchmarks.json

@@ -10,17 +10,25 @@ a busy event loop (up to the 5 ms switch interval). Imports nothing from drafast
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 from drafast import _native
+
+SHARED_THREADS = 3  # a commit's fsync, a file rename and a CDI write can all be in flight
 
 
 class IoJobs:
     """Submit jobs to one native worker and await their outcomes.
 
-    The loop watches the worker's socket only while jobs are in flight, so an idle instance
-    holds no loop resources and needs no closing from the loop's side.
+    The loop that submitted last watches the worker's socket; one wake-up collects every
+    outcome that is ready. Components share one instance per process (:meth:`shared`), so
+    outcomes of a claim's checkpoint commit, file rewrite and CDI write often arrive together.
     """
+
+    _shared: ClassVar[IoJobs | None] = None
+    _shared_lock = threading.Lock()
 
     def __init__(self, name: str, threads: int = 1) -> None:
         self.worker = _native.IoWorker(name, threads)
@@ -28,18 +36,21 @@ class IoJobs:
         self._waiting: dict[int, asyncio.Future[object]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    @classmethod
+    def shared(cls) -> IoJobs:
+        """The process-wide instance (its threads live as long as the process)."""
+        with cls._shared_lock:
+            if cls._shared is None:
+                cls._shared = IoJobs("drafast-io", SHARED_THREADS)
+            return cls._shared
+
     def submit(self, submit: Callable[[_native.IoWorker], int]) -> asyncio.Future[object]:
         """Submit one job now (``submit`` calls a ``submit_*`` method); the future gets its
         outcome. Cancelling the future does not stop the job: its outcome is dropped."""
         loop = asyncio.get_running_loop()
-        if not self._waiting:
-            self._loop = loop
-            loop.add_reader(self._fd, self._collect)
-        try:
-            job = submit(self.worker)
-        except BaseException:
-            self._stop_watching()
-            raise
+        if loop is not self._loop:
+            self._watch(loop)
+        job = submit(self.worker)
         fut: asyncio.Future[object] = loop.create_future()
         self._waiting[job] = fut
         return fut
@@ -75,6 +86,19 @@ class IoJobs:
         """Start ``_native.cdi_write_spec``; the future gets the path written."""
         return self.submit(lambda w: w.submit_cdi_write(directory, file_name, spec))
 
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        # A new loop (tests run several, one after another): outcomes of jobs submitted from
+        # a closed loop have nobody left to receive them.
+        self._unwatch()
+        self._waiting = {job: f for job, f in self._waiting.items() if not f.get_loop().is_closed()}
+        loop.add_reader(self._fd, self._collect)
+        self._loop = loop
+
+    def _unwatch(self) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.remove_reader(self._fd)
+        self._loop = None
+
     def _collect(self) -> None:
         for job, outcome in self.worker.finished():
             fut = self._waiting.pop(job, None)
@@ -84,13 +108,8 @@ class IoJobs:
                 fut.set_exception(outcome)
             else:
                 fut.set_result(outcome)
-        self._stop_watching()
-
-    def _stop_watching(self) -> None:
-        if not self._waiting and self._loop is not None:
-            self._loop.remove_reader(self._fd)
-            self._loop = None
 
     def close(self) -> None:
         """Finish the queued jobs and stop the worker's threads (blocks until they are done)."""
+        self._unwatch()
         self.worker.close()

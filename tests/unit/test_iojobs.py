@@ -23,7 +23,7 @@ async def test_commits_and_rewrites_return_their_outcomes(tmp_path: Path) -> Non
     assert await jobs.rewrite_lines(str(f), [("u1", ["ns/p claim=u1"])], durable=True)
     assert not await jobs.rewrite_lines(str(f), [("u1", ["ns/p claim=u1"])], durable=True)
     assert f.read_text() == "user line\nns/p claim=u1\n"
-    assert jobs._loop is None  # idle: the loop no longer watches the worker
+    assert not jobs._waiting  # every outcome was collected
     jobs.close()
 
 
@@ -38,11 +38,12 @@ async def test_errors_arrive_as_drafast_errors_and_the_worker_keeps_going(tmp_pa
     jobs.close()
 
 
-async def test_malformed_arguments_fail_at_submit_and_leave_no_watch(tmp_path: Path) -> None:
+async def test_malformed_arguments_fail_at_submit(tmp_path: Path) -> None:
     jobs = IoJobs("test")
     with pytest.raises(ValueError, match=r"changes\[0\]"):
         await jobs.rewrite_lines(str(tmp_path / "f"), [("u",)], False)  # type: ignore[list-item]
-    assert jobs._loop is None and not jobs._waiting
+    assert not jobs._waiting
+    assert await jobs.rewrite_lines(str(tmp_path / "gone"), [], False) is False  # still serving
     jobs.close()
 
 
@@ -70,3 +71,15 @@ async def test_a_closed_worker_refuses_jobs(tmp_path: Path) -> None:
 def test_thread_count_is_checked() -> None:
     with pytest.raises(ValueError, match=r"threads must be 1\.\.16"):
         _native.IoWorker("x", 0)
+
+
+def test_one_instance_serves_event_loops_one_after_another(tmp_path: Path) -> None:
+    jobs = IoJobs("test")
+    ckpt = _native.Checkpoint(str(tmp_path / "ckpt.json"))
+    for i in range(3):
+        assert asyncio.run(jobs.commit(ckpt, [(f"k{i}", b"1")], [])) == i + 1
+    jobs.close()
+
+
+def test_the_shared_instance_is_one_per_process() -> None:
+    assert IoJobs.shared() is IoJobs.shared()

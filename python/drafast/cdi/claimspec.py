@@ -82,7 +82,7 @@ class ClaimSpecWriter:
         self.cdi_class = cdi_class
         self.kind = f"{self.vendor}/{cdi_class}"
         self._dir = str(cdi_dir)
-        self._jobs = IoJobs("cdi")
+        self._jobs = IoJobs.shared()
         _native.cdi_validate_vendor(self.vendor)
         _native.cdi_validate_class(cdi_class)
 

@@ -28,7 +28,7 @@ class ClaimStore:
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / CHECKPOINT_FILE
         self._ckpt = _native.Checkpoint(str(self.path))
-        self._jobs = IoJobs("checkpoint")
+        self._jobs = IoJobs.shared()
         # Decoded records, a subset of the durable ones (decoding costs ~50 us per read).
         self._decoded: dict[str, ClaimRecord] = {}
         self._batcher: Batcher[_Change] = Batcher(self._write, "checkpoint-group-commit")

@@ -25,8 +25,7 @@ class ClaimLines:
     def __init__(self, durable: bool = True) -> None:
         self.durable = durable
         self._batchers: dict[str, Batcher[tuple[str, list[str]]]] = {}
-        # Two threads: one file's rename need not wait for another file's fsync.
-        self._jobs = IoJobs("file-lines", threads=2)
+        self._jobs = IoJobs.shared()
 
     def _batcher(self, path: str | Path) -> Batcher[tuple[str, list[str]]]:
         name = os.fspath(path)
