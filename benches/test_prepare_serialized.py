@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .test_prepare_e2e import Rig, Rounds
+from .test_prepare_e2e import Client, Rig, Rounds
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +21,9 @@ def serial_rig(
     r.close()
 
 
-def test_prepare_64_concurrent_calls_serialized(benchmark: Any, serial_rig: Rig) -> None:
+@pytest.mark.parametrize("client", ["go", "python"])
+def test_prepare_64_concurrent_calls_serialized(
+    benchmark: Any, serial_rig: Rig, client: Client
+) -> None:
     """The Go helper's default (one call at a time), for the ratio against the concurrent core."""
-    Rounds(serial_rig, 64, 64).run(benchmark, 15)
+    Rounds(serial_rig, 64, 64, client=client).run(benchmark, 15)

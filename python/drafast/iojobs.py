@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
@@ -22,9 +23,10 @@ SHARED_THREADS = 3  # a commit's fsync, a file rename and a CDI write can all be
 class IoJobs:
     """Submit jobs to one native worker and await their outcomes.
 
-    The loop that submitted last watches the worker's socket; one wake-up collects every
-    outcome that is ready. Components share one instance per process (:meth:`shared`), so
-    outcomes of a claim's checkpoint commit, file rewrite and CDI write often arrive together.
+    Every event loop that submits watches the worker's socket; one wake-up collects every
+    outcome that is ready, and an outcome for another loop's job is handed to that loop
+    thread-safely. Components share one instance per process (:meth:`shared`), so outcomes of a
+    claim's checkpoint commit, file rewrite and CDI write often arrive with one wake-up.
     """
 
     _shared: ClassVar[IoJobs | None] = None
@@ -33,8 +35,10 @@ class IoJobs:
     def __init__(self, name: str, threads: int = 1) -> None:
         self.worker = _native.IoWorker(name, threads)
         self._fd = self.worker.fileno()
+        # Guards _waiting: loops in other threads may submit and collect too.
+        self._lock = threading.Lock()
         self._waiting: dict[int, asyncio.Future[object]] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._watching: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 
     @classmethod
     def shared(cls) -> IoJobs:
@@ -48,11 +52,12 @@ class IoJobs:
         """Submit one job now (``submit`` calls a ``submit_*`` method); the future gets its
         outcome. Cancelling the future does not stop the job: its outcome is dropped."""
         loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            self._watch(loop)
-        job = submit(self.worker)
+        if loop not in self._watching:
+            loop.add_reader(self._fd, self._collect)
+            self._watching.add(loop)
         fut: asyncio.Future[object] = loop.create_future()
-        self._waiting[job] = fut
+        with self._lock:  # no collector may see the outcome before the future is known
+            self._waiting[submit(self.worker)] = fut
         return fut
 
     async def run(self, submit: Callable[[_native.IoWorker], int]) -> object:
@@ -86,30 +91,32 @@ class IoJobs:
         """Start ``_native.cdi_write_spec``; the future gets the path written."""
         return self.submit(lambda w: w.submit_cdi_write(directory, file_name, spec))
 
-    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
-        # A new loop (tests run several, one after another): outcomes of jobs submitted from
-        # a closed loop have nobody left to receive them.
-        self._unwatch()
-        self._waiting = {job: f for job, f in self._waiting.items() if not f.get_loop().is_closed()}
-        loop.add_reader(self._fd, self._collect)
-        self._loop = loop
-
-    def _unwatch(self) -> None:
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.remove_reader(self._fd)
-        self._loop = None
-
     def _collect(self) -> None:
-        for job, outcome in self.worker.finished():
-            fut = self._waiting.pop(job, None)
-            if fut is None or fut.done():
-                continue  # its caller was cancelled
-            if isinstance(outcome, BaseException):
-                fut.set_exception(outcome)
-            else:
-                fut.set_result(outcome)
+        with self._lock:
+            ready = [(self._waiting.pop(job, None), out) for job, out in self.worker.finished()]
+        here = asyncio.get_running_loop()
+        for fut, outcome in ready:
+            if fut is None:
+                continue
+            owner = fut.get_loop()
+            if owner is here:
+                _settle(fut, outcome)
+            elif not owner.is_closed():
+                owner.call_soon_threadsafe(_settle, fut, outcome)
 
     def close(self) -> None:
         """Finish the queued jobs and stop the worker's threads (blocks until they are done)."""
-        self._unwatch()
+        for loop in list(self._watching):
+            if not loop.is_closed():
+                loop.remove_reader(self._fd)
+        self._watching.clear()
         self.worker.close()
+
+
+def _settle(fut: asyncio.Future[object], outcome: object) -> None:
+    if fut.done():
+        return  # its caller was cancelled
+    if isinstance(outcome, BaseException):
+        fut.set_exception(outcome)
+    else:
+        fut.set_result(outcome)

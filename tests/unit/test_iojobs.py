@@ -83,3 +83,33 @@ def test_one_instance_serves_event_loops_one_after_another(tmp_path: Path) -> No
 
 def test_the_shared_instance_is_one_per_process() -> None:
     assert IoJobs.shared() is IoJobs.shared()
+
+
+def test_loops_in_two_threads_share_one_worker(tmp_path: Path) -> None:
+    """Each outcome reaches the loop that submitted the job, whichever loop collects it."""
+    import threading
+
+    jobs = IoJobs("test", threads=2)
+    results: dict[int, list[bool]] = {}
+
+    def serve(n: int) -> None:
+        files = [tmp_path / f"t{n}-{i}" for i in range(50)]
+        for f in files:
+            f.write_text("")
+
+        async def go() -> list[bool]:
+            return list(
+                await asyncio.gather(
+                    *(jobs.rewrite_lines(str(f), [("u", [f"x{n} claim=u"])], False) for f in files)
+                )
+            )
+
+        results[n] = asyncio.run(go())
+
+    threads = [threading.Thread(target=serve, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results == {0: [True] * 50, 1: [True] * 50}
+    jobs.close()

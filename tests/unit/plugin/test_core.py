@@ -190,3 +190,39 @@ async def test_unprepare_removes_spec_and_record(tmp_path: Path) -> None:
     assert ref.uid not in core.store and drv.unprepared == ["c"]
     assert (await core.unprepare([ref]))[ref.uid].error == ""
     assert drv.unprepared == ["c"]
+
+
+async def test_a_failed_cdi_write_is_a_claim_error_and_the_retry_repairs_it(
+    tmp_path: Path,
+) -> None:
+    core, src, drv = make_core(tmp_path)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")  # the CDI dir cannot be created below a regular file
+    core.cdi = ClaimSpecWriter(blocker / "cdi", DRIVER, "t")
+    ref = src.add("c")
+    res = await core.prepare([ref])
+    assert "cannot create" in res[ref.uid].error and str(blocker / "cdi") in res[ref.uid].error
+    assert ref.uid in core.store  # the record went in alongside: the retry is a checkpoint hit
+    blocker.unlink()
+    again = await core.prepare([ref])
+    assert again[ref.uid].error == "" and drv.prepared == ["c"]
+    assert core.cdi.path(ref.uid).exists()
+
+
+async def test_a_failed_commit_is_a_claim_error_and_unprepare_cleans_the_spec(
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    core, src, drv = make_core(tmp_path)
+    core.store = ClaimStore(state)
+    state.rmdir()  # the next commit cannot create its temp file
+    ref = src.add("c")
+    res = await core.prepare([ref])
+    assert "checkpoint.json" in res[ref.uid].error, res[ref.uid].error
+    assert ref.uid not in core.store
+    assert core.cdi.path(ref.uid).exists()  # written alongside the failed commit
+    state.mkdir()
+    assert (await core.unprepare([ref]))[ref.uid].error == ""
+    assert not core.cdi.path(ref.uid).exists()
+    assert (await core.prepare([ref]))[ref.uid].error == ""  # and the plugin still serves
