@@ -226,3 +226,4 @@ async def test_a_failed_commit_is_a_claim_error_and_unprepare_cleans_the_spec(
     assert (await core.unprepare([ref]))[ref.uid].error == ""
     assert not core.cdi.path(ref.uid).exists()
     assert (await core.prepare([ref]))[ref.uid].error == ""  # and the plugin still serves
+    assert drv.prepared == ["c", "c"]  # no record the first time: the retry prepared again
