@@ -39,6 +39,7 @@ def opts(tmp_path: Path, control_plane: ControlPlane, ready_node: str):  # type:
         plugin_options(tmp_path, node_name=ready_node),
         cluster="kube",
         kubeconfig=control_plane.kubeconfig,
+        context="drafast",  # the harness kubeconfig's one context, named explicitly (--context)
     )
     for s in our_slices(control_plane, ready_node):  # the kubelet would wipe them; we have none
         control_plane.api.delete(f"{V1}/resourceslices/{s['metadata']['name']}")

@@ -28,6 +28,7 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--cdi-dir", help="CDI spec dir [CDI_ROOT, /var/run/cdi]")
     p.add_argument("--cluster", help="'kube' or 'dir:PATH' (offline object store) [kube]")
     p.add_argument("--kubeconfig", help="kubeconfig for --cluster kube (default: in-cluster)")
+    p.add_argument("--context", help="kubeconfig context (default: its current-context)")
     p.add_argument("--pod-uid", help="this pod's UID: rolling-update socket names [POD_UID]")
     p.add_argument("--log-format", choices=["text", "json"])
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])

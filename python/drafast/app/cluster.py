@@ -142,10 +142,17 @@ class KubeCluster:
 
 
 def open_cluster(
-    spec: str, kubeconfig: Path | None, driver: str, node: NodeName, metrics: Metrics
+    spec: str,
+    kubeconfig: Path | None,
+    driver: str,
+    node: NodeName,
+    metrics: Metrics,
+    *,
+    context: str | None = None,
 ) -> Cluster:
     if spec.startswith("dir:"):
         return DirCluster(Path(spec[4:]).absolute(), driver, metrics)
     if spec == "kube":
-        return KubeCluster(KubeSettings(kubeconfig=kubeconfig), driver, node, metrics)
+        settings = KubeSettings(kubeconfig=kubeconfig, context=context)
+        return KubeCluster(settings, driver, node, metrics)
     raise ConfigError(f"--cluster {spec!r}: expected 'kube' or 'dir:PATH'")

@@ -38,7 +38,12 @@ class Plugin:
         self.driver: KubeletDriver = driver
         self.metrics = Metrics(opts.driver_name)
         self.cluster = open_cluster(
-            opts.cluster, opts.kubeconfig, opts.driver_name, NodeName(opts.node_name), self.metrics
+            opts.cluster,
+            opts.kubeconfig,
+            opts.driver_name,
+            NodeName(opts.node_name),
+            self.metrics,
+            context=opts.context,
         )
         opts.plugin_dir.mkdir(parents=True, exist_ok=True)
         self.store = ClaimStore(opts.plugin_dir)  # refuses a corrupted checkpoint

@@ -26,6 +26,7 @@ ENV = {
     "cdi_dir": "CDI_ROOT",
     "cluster": "DRAFAST_CLUSTER",
     "kubeconfig": "KUBECONFIG",
+    "context": "KUBECONTEXT",
     "pod_uid": "POD_UID",
     "log_format": "LOG_FORMAT",
     "log_level": "LOG_LEVEL",
@@ -51,6 +52,8 @@ class RunOptions:
     cluster: str
     kubeconfig: Path | None
     pod_uid: str | None
+    context: str | None = None
+    """The kubeconfig context (None: its current-context)."""
     log_format: str
     log_level: str
     serialize: bool
@@ -120,6 +123,7 @@ def resolve(
         cdi_dir=Path(pick("cdi_dir", CDI_DIR)).absolute(),
         cluster=str(pick("cluster", "kube")),
         kubeconfig=Path(kubeconfig) if kubeconfig else None,
+        context=pick("context") or None,
         pod_uid=pick("pod_uid") or None,
         log_format=log_format,
         log_level=str(pick("log_level", "info")),

@@ -54,3 +54,13 @@ def test_bad_settings_are_named(tmp_path: Path, kw, env, cfg, message) -> None: 
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"config file .*nope\.yaml: cannot read"):
         resolve(ns(node_name="n", config=str(tmp_path / "nope.yaml")), {}, "file.drafast.dev")
+
+
+def test_kubeconfig_context_from_flag_env_or_file(tmp_path: Path) -> None:
+    assert resolve(ns(node_name="n"), {}, "file.drafast.dev").context is None
+    opts = resolve(ns(node_name="n", context="prod"), {"KUBECONTEXT": "env"}, "file.drafast.dev")
+    assert opts.context == "prod"
+    assert resolve(ns(node_name="n"), {"KUBECONTEXT": "env"}, "file.drafast.dev").context == "env"
+    (tmp_path / "c.yaml").write_text("context: from-file\n")
+    opts = resolve(ns(node_name="n", config=str(tmp_path / "c.yaml")), {}, "file.drafast.dev")
+    assert opts.context == "from-file"
