@@ -133,3 +133,13 @@ def timed(fn: Callable[[], Any], samples: list[float]) -> Callable[[], Any]:
         return out
 
     return run
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Every benchmark times its own rounds (pedantic mode, fixed round counts) and checks every
+    # answer; with --benchmark-disable pytest-benchmark runs each once, which measures nothing.
+    if config.getoption("benchmark_disable", default=False):
+        raise pytest.UsageError(
+            "benches/ cannot run with --benchmark-disable: every benchmark times its own rounds;"
+            " select fewer with -k instead"
+        )
