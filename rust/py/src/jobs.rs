@@ -1,4 +1,5 @@
-//! `IoWorker`: disk jobs (checkpoint commits, claim-line rewrites) on Rust threads.
+//! `IoWorker`: disk jobs (checkpoint commits, claim-line rewrites, CDI spec writes) on Rust
+//! threads.
 //!
 //! A job never needs the GIL: arguments are copied in when it is submitted, and its outcome is
 //! queued for Python to collect with `finished()`. The worker writes one byte to a socket when
@@ -9,6 +10,7 @@
 use std::io::{self, Read as _, Write as _};
 use std::os::fd::AsRawFd as _;
 use std::os::unix::net::UnixStream;
+use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
@@ -32,6 +34,8 @@ enum Outcome {
     Checkpoint(String),
     Device(String),
     Cdi(String),
+    /// A bug: the job panicked. Its caller gets a RuntimeError instead of waiting forever.
+    Panicked(String),
 }
 
 type Work = Box<dyn FnOnce() -> Outcome + Send>;
@@ -84,7 +88,15 @@ fn run(rx: &Mutex<mpsc::Receiver<(u64, Work)>>, done: &Done) {
     loop {
         let next = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
         let Ok((id, work)) = next else { return };
-        done.push(id, work());
+        let outcome = panic::catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|cause| {
+            let text = cause
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| cause.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Outcome::Panicked(text)
+        });
+        done.push(id, outcome);
     }
 }
 
@@ -239,6 +251,10 @@ impl IoWorker {
                         crate::lines::device_error(msg).into_value(py).into_any()
                     }
                     Outcome::Cdi(msg) => crate::cdi::error_from(msg).into_value(py).into_any(),
+                    Outcome::Panicked(msg) => {
+                        let msg = format!("io worker {}: job {id} panicked: {msg}", self.name);
+                        PyRuntimeError::new_err(msg).into_value(py).into_any()
+                    }
                 };
                 Ok((id, value))
             })
