@@ -16,8 +16,7 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from drafast.types import ClaimRef
 
@@ -109,14 +108,3 @@ class GoKubelet:
             self._proc.stdout.close()
         if code != 0:
             raise GoKubeletError(f"kubeletload exited with {code}")
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
