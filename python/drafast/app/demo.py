@@ -164,7 +164,10 @@ async def _demo(root: Path) -> int:
             lat.sort()
             p50 = statistics.median(lat) * 1e3
             p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1e3
-            print(f"   prepare p50 {p50:.2f} ms, p99 {p99:.2f} ms (gRPC round trip included)")
+            print(f"   prepare p50 {p50:.2f} ms, p99 {p99:.2f} ms (gRPC round trip included;")
+            print(
+                "   this demo's client shares the plugin's event loop: `make bench` times it alone)"
+            )
 
     c.step("8. after shutdown")
     c.check(
