@@ -13,7 +13,7 @@ from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import grpc
 import grpc.aio
@@ -134,6 +134,8 @@ class KubeletClient:
         self._version: DRAVersion = "v1"
         self._reg_channel: grpc.aio.Channel | None = None
         self._dra_channel: grpc.aio.Channel | None = None
+        # method -> (channel, its multicallable): built once per channel, not once per call.
+        self._calls: dict[str, tuple[grpc.aio.Channel, Any]] = {}
 
     @property
     def version(self) -> DRAVersion:
@@ -156,6 +158,7 @@ class KubeletClient:
             if channel is not None:
                 await channel.close()
         self._reg_channel = self._dra_channel = None
+        self._calls.clear()
 
     def _registration(self) -> grpc.aio.Channel:
         if self._reg_channel is None:
@@ -181,7 +184,14 @@ class KubeletClient:
         *,
         wait_for_ready: bool | None = None,
     ) -> T:
-        call = channel.unary_unary(method, request_serializer=_encode, response_deserializer=decode)
+        cached = self._calls.get(method)
+        if cached is None or cached[0] is not channel:
+            call = channel.unary_unary(
+                method, request_serializer=_encode, response_deserializer=decode
+            )
+            self._calls[method] = (channel, call)
+        else:
+            call = cached[1]
         try:
             return await call(request, timeout=deadline_s, wait_for_ready=wait_for_ready)
         except grpc.aio.AioRpcError as err:
