@@ -121,9 +121,9 @@ class PluginCore:
         per_claim: Callable[[ClaimRef], Awaitable[R]],
         make_error: Callable[[str], R],
     ) -> dict[str, R]:
-        tasks: dict[str, asyncio.Task[R]] = {}
         if not unique:
             return {}
+        tasks: dict[str, asyncio.Task[R]] = {}
         for uid, ref in unique.items():
             task = asyncio.create_task(
                 self._guarded(ref, per_claim(ref), make_error), name=f"claim-{uid}"
