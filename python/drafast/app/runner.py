@@ -134,6 +134,11 @@ class Plugin:
             await self.core.restore()
         except DrafastError as err:
             log.error("restoring driver state failed", extra={"error": str(err)})
+        try:
+            if leftovers := self.cdi.remove_leftovers():
+                log.info("removed interrupted CDI spec writes", extra={"files": leftovers})
+        except DrafastError as err:
+            log.error("cleaning the CDI directory failed", extra={"error": str(err)})
         await self.server.start()
         if self.ops is not None:
             await self.ops.start()

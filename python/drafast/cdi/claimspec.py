@@ -7,12 +7,14 @@ kind ``k8s.<driver>/<class>``; file ``k8s.<driver>-<class>_<claimUID>.json``; de
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from drafast import _native
+from drafast.errors import CDIError
 from drafast.iojobs import IoJobs
 from drafast.types import ContainerEdits, PreparedClaim, PreparedDevice
 
@@ -126,6 +128,24 @@ class ClaimSpecWriter:
             done.set_result(None)
             return done
         return self._jobs.cdi_write(self._dir, self.file_name(claim_uid), spec)
+
+    def remove_leftovers(self) -> list[str]:
+        """Remove the temp files of spec writes that a crash interrupted (only this driver's:
+        ``.<vendor>-<class>_<uid>.json.tmp.<pid>.<n>``); returns their names. Runtimes ignore
+        them, but /var/run/cdi would collect one per crash until the next reboot."""
+        prefix = f".{self.vendor}-{self.cdi_class}_"
+        removed = []
+        try:
+            entries = list(os.scandir(self.cdi_dir))
+        except FileNotFoundError:
+            return []
+        except OSError as err:
+            raise CDIError(f"CDI directory {self.cdi_dir}: cannot list: {err.strerror}") from err
+        for entry in entries:
+            if entry.name.startswith(prefix) and ".json.tmp." in entry.name:
+                Path(entry.path).unlink(missing_ok=True)
+                removed.append(entry.name)
+        return removed
 
     def remove(self, claim_uid: str) -> bool:
         return _native.cdi_remove_spec(self._dir, self.file_name(claim_uid))

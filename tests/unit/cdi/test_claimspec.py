@@ -95,3 +95,18 @@ async def test_an_uncreatable_cdi_directory_is_a_cdi_error(tmp_path: Path) -> No
     w = ClaimSpecWriter(tmp_path / "file" / "cdi", "d.example.com", "c")
     with pytest.raises(CDIError, match=r"CDI directory .*file/cdi: cannot create"):
         await w.write("u", prepared(dev("a", ContainerEdits(env=("A=1",)))))
+
+
+def test_leftovers_of_interrupted_writes_are_removed_only_for_this_driver(tmp_path: Path) -> None:
+    w = ClaimSpecWriter(tmp_path, "d.example.com", "c")
+    ours = ".k8s.d.example.com-c_u1.json.tmp.123.4"
+    keep = [
+        "k8s.d.example.com-c_u1.json",  # a live spec
+        ".k8s.other.example.com-c_u1.json.tmp.123.4",  # another driver's
+        ".k8s.d.example.com-c_u1.json",  # not a temp file of ours
+    ]
+    for name in [ours, *keep]:
+        (tmp_path / name).write_text("{}")
+    assert w.remove_leftovers() == [ours]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(keep)
+    assert ClaimSpecWriter(tmp_path / "missing", "d.example.com", "c").remove_leftovers() == []

@@ -1,0 +1,131 @@
+"""kill -9 of ``drafast run`` in the middle of 64 concurrent prepares, then a restart: every claim
+that was answered is still prepared, the kubelet's retries converge, and unprepare leaves no
+spec, no line and no record behind. Run at several moments of the burst."""
+
+import asyncio
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from drafast import _native
+from drafast.k8s import DirStore, allocated_claim
+from drafast.kubelet.client import KubeletCallError, KubeletClient
+from drafast.types import ClaimRef, ClaimUID
+
+pytestmark = pytest.mark.integration
+DRIVER = "file.drafast.dev"
+FILES = 8
+CLAIMS = 64
+
+
+def start(root: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    cmd = [sys.executable, "-m", "drafast", "run", "file", "--node-name", "node-1"]
+    cmd += ["--plugin-dir", str(root / "plugin"), "--registry-dir", str(root / "registry")]
+    cmd += ["--cdi-dir", str(root / "cdi"), "--cluster", f"dir:{root / 'cluster'}"]
+    cmd += ["--resource-dir", str(root / "files"), "--bind-address", "", "--log-level", "error"]
+    reg = root / "registry" / f"{DRIVER}-reg.sock"
+    proc = subprocess.Popen(cmd)
+    deadline = time.monotonic() + 30
+    # After a kill -9 the dead plugin's socket file is still there: wait until one accepts.
+    while not accepts(reg):
+        assert proc.poll() is None, "plugin exited at start"
+        assert time.monotonic() < deadline, "plugin did not start"
+        time.sleep(0.02)
+    return proc, reg
+
+
+def accepts(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX) as s:
+        try:
+            s.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+def make_claims(root: Path) -> list[ClaimRef]:
+    (root / "files").mkdir()
+    for i in range(FILES):
+        (root / "files" / f"file-{i}").write_text("# user line\n")
+    store, refs = DirStore(root / "cluster"), []
+    for i in range(CLAIMS):
+        obj = allocated_claim(
+            namespace="ns",
+            name=f"c{i}",
+            driver=DRIVER,
+            devices=[("r", "node-1", f"file-{i % FILES}")],
+            pods=[f"pod-{i}"],
+        )
+        store.put("resourceclaims", obj, "ns")
+        refs.append(ClaimRef(namespace="ns", name=f"c{i}", uid=ClaimUID(obj["metadata"]["uid"])))
+    return refs
+
+
+async def burst_then_kill(
+    reg: Path, proc: subprocess.Popen[bytes], refs: list[ClaimRef], delay: float
+) -> set[str]:
+    """64 single-claim prepares at once, SIGKILL after ``delay``; the UIDs answered OK."""
+    async with KubeletClient(registration_socket=reg) as kubelet:
+        await kubelet.register()
+
+        async def one(ref: ClaimRef) -> str | None:
+            try:
+                out = await kubelet.prepare([ref])
+            except KubeletCallError:
+                return None  # the plugin died under this call
+            return ref.uid if out[ref.uid].error == "" else None
+
+        calls = [asyncio.create_task(one(r)) for r in refs]
+        await asyncio.sleep(delay)
+        proc.kill()
+        answered = await asyncio.gather(*calls)
+    proc.wait()
+    return {uid for uid in answered if uid}
+
+
+def file_lines(root: Path) -> dict[str, list[str]]:
+    return {p.name: p.read_text().splitlines() for p in sorted((root / "files").iterdir())}
+
+
+@pytest.mark.parametrize("delay", [0.005, 0.02, 0.05])
+async def test_kill_9_during_concurrent_prepares_loses_nothing(
+    tmp_path: Path, delay: float
+) -> None:
+    refs = make_claims(tmp_path)
+    proc, reg = start(tmp_path)
+    answered = await burst_then_kill(reg, proc, refs, delay)
+
+    # Every claim the kubelet was told is prepared is in the durable checkpoint.
+    ckpt = _native.Checkpoint(str(tmp_path / "plugin" / "checkpoint.json"))
+    assert answered <= set(ckpt.keys())
+
+    proc, reg = start(tmp_path)
+    try:
+        async with KubeletClient(registration_socket=reg) as kubelet:
+            await kubelet.register()
+            # The kubelet retries every claim of the pods it is starting.
+            out = await asyncio.gather(*(kubelet.prepare([r]) for r in refs))
+            for ref, res in zip(refs, out, strict=True):
+                assert res[ref.uid].error == "", res[ref.uid].error
+                [dev] = res[ref.uid].devices
+                assert dev.cdi_device_ids == (f"k8s.{DRIVER}/file={ref.uid}-{dev.device}",)
+            specs = {p.name for p in (tmp_path / "cdi").iterdir()}
+            assert specs == {f"k8s.{DRIVER}-file_{r.uid}.json" for r in refs}
+            for name, lines in file_lines(tmp_path).items():
+                i = int(name.split("-")[1])
+                want = {f"ns/pod-{n} claim={refs[n].uid}" for n in range(i, CLAIMS, FILES)}
+                assert lines[0] == "# user line" and set(lines[1:]) == want, (name, lines)
+                assert len(lines) == 1 + len(want)  # no line twice
+            out2 = await asyncio.gather(*(kubelet.unprepare([r]) for r in refs))
+            assert all(res[r.uid].error == "" for r, res in zip(refs, out2, strict=True))
+        assert list((tmp_path / "cdi").iterdir()) == []
+        assert all(lines == ["# user line"] for lines in file_lines(tmp_path).values())
+        assert not [p for p in (tmp_path / "files").iterdir() if p.name.startswith(".")]
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
+    assert _native.Checkpoint(str(tmp_path / "plugin" / "checkpoint.json")).keys() == []
