@@ -3,6 +3,7 @@ that was answered is still prepared, the kubelet's retries converge, and unprepa
 spec, no line and no record behind. Run at several moments of the burst."""
 
 import asyncio
+import contextlib
 import socket
 import subprocess
 import sys
@@ -125,6 +126,42 @@ async def test_kill_9_during_concurrent_prepares_loses_nothing(
         assert list((tmp_path / "cdi").iterdir()) == []
         assert all(lines == ["# user line"] for lines in file_lines(tmp_path).values())
         assert not [p for p in (tmp_path / "files").iterdir() if p.name.startswith(".")]
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
+    assert _native.Checkpoint(str(tmp_path / "plugin" / "checkpoint.json")).keys() == []
+
+
+@pytest.mark.parametrize("delay", [0.005, 0.03])
+async def test_kill_9_during_concurrent_unprepares_converges(tmp_path: Path, delay: float) -> None:
+    refs = make_claims(tmp_path)
+    proc, reg = start(tmp_path)
+    try:
+        async with KubeletClient(registration_socket=reg) as kubelet:
+            await kubelet.register()
+            out = await asyncio.gather(*(kubelet.prepare([r]) for r in refs))
+            assert all(res[r.uid].error == "" for r, res in zip(refs, out, strict=True))
+
+            async def one(ref: ClaimRef) -> None:
+                with contextlib.suppress(KubeletCallError):  # the plugin died under this call
+                    await kubelet.unprepare([ref])
+
+            calls = [asyncio.create_task(one(r)) for r in refs]
+            await asyncio.sleep(delay)
+            proc.kill()
+            await asyncio.gather(*calls)
+    finally:
+        proc.kill()
+        proc.wait()
+
+    proc, reg = start(tmp_path)
+    try:
+        async with KubeletClient(registration_socket=reg) as kubelet:
+            await kubelet.register()
+            out2 = await asyncio.gather(*(kubelet.unprepare([r]) for r in refs))  # the retries
+            assert all(res[r.uid].error == "" for r, res in zip(refs, out2, strict=True))
+        assert list((tmp_path / "cdi").iterdir()) == []
+        assert all(lines == ["# user line"] for lines in file_lines(tmp_path).values())
     finally:
         proc.terminate()
         assert proc.wait(30) == 0
