@@ -22,6 +22,7 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._children: dict[tuple[int, str, str], Any] = {}
         self._prepared: Any = None
+        self._commit: tuple[Any, Any] | None = None
         self.operation_seconds = Histogram(
             "drafast_operation_duration_seconds",
             "Duration of NodePrepareResources/NodeUnprepareResources calls",
@@ -53,12 +54,36 @@ class Metrics:
             ["driver", "status"],
             registry=self.registry,
         )
+        self.checkpoint_commit_seconds = Histogram(
+            "drafast_checkpoint_commit_duration_seconds",
+            "Durable checkpoint writes (temp file, fsync, rename, directory fsync)",
+            ["driver"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self.checkpoint_commit_claims = Histogram(
+            "drafast_checkpoint_commit_claims",
+            "Claim records per group commit (concurrent prepares share one durable write)",
+            ["driver"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 1024),
+            registry=self.registry,
+        )
         self.publish_lag = Gauge(
             "drafast_publish_lag_seconds",
             "Seconds from discovering a change to having it published",
             ["driver"],
             registry=self.registry,
         )
+
+    def checkpoint_commit(self, seconds: float, changes: int) -> None:
+        """One durable group commit of ``changes`` claim records."""
+        if self._commit is None:
+            self._commit = (
+                self.checkpoint_commit_seconds.labels(self.driver),
+                self.checkpoint_commit_claims.labels(self.driver),
+            )
+        self._commit[0].observe(seconds)
+        self._commit[1].observe(changes)
 
     def operation(self, operation: str, seconds: float, total: int, failed: int) -> None:
         result = "error" if failed else "success"

@@ -169,6 +169,14 @@ async def test_concurrent_claims_on_one_file_and_group_commit(opts: RunOptions) 
         )
         commits = t.plugin.store.commits - commits_before
         assert commits < 64, f"{commits} durable writes for 64 concurrent claims: no group commit"
+        # /metrics tells an operator the same: how many commits, how many claims each carried.
+        sample = t.plugin.metrics.registry.get_sample_value
+        labels = {"driver": opts.driver_name}
+        assert commits_before == 0
+        assert sample("drafast_checkpoint_commit_claims_count", labels) == commits
+        assert sample("drafast_checkpoint_commit_claims_sum", labels) == 64
+        assert sample("drafast_checkpoint_commit_duration_seconds_count", labels) == commits
+        assert (sample("drafast_checkpoint_commit_duration_seconds_sum", labels) or 0) > 0
         await asyncio.gather(*(t.kubelet.unprepare([r]) for r in refs[::2]))
         assert sorted(lines(opts, "alpha")) == sorted(
             f"ns/p{i} claim={r.uid}" for i, r in enumerate(refs) if i % 2

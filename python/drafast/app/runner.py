@@ -46,7 +46,8 @@ class Plugin:
             context=opts.context,
         )
         opts.plugin_dir.mkdir(parents=True, exist_ok=True)
-        self.store = ClaimStore(opts.plugin_dir)  # refuses a corrupted checkpoint
+        # Refuses a corrupted checkpoint.
+        self.store = ClaimStore(opts.plugin_dir, metrics=self.metrics)
         self.cdi = ClaimSpecWriter(opts.cdi_dir, opts.driver_name, self.driver.cdi_class)
         self.core = PluginCore(
             PluginSettings(

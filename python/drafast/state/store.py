@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from drafast import _native
 from drafast.batching import Batcher
 from drafast.iojobs import IoJobs
+from drafast.metrics import Metrics
 from drafast.state.codec import ClaimRecord, decode_record, encode_record
 from drafast.types import ClaimUID
 
@@ -25,8 +27,9 @@ class ClaimStore:
     :class:`drafast.errors.CheckpointError` naming the file: the plugin must not start on it.
     """
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, *, metrics: Metrics | None = None) -> None:
         self.path = state_dir / CHECKPOINT_FILE
+        self._metrics = metrics
         self._ckpt = _native.Checkpoint(str(self.path))
         self._jobs = IoJobs.shared()
         # Decoded records, a subset of the durable ones (decoding costs ~50 us per read).
@@ -71,7 +74,10 @@ class ClaimStore:
         puts = [(k, raw) for k, (raw, _) in latest.items() if raw is not None]
         deletes = [k for k, (raw, _) in latest.items() if raw is None]
         # fsync takes ~1 ms: off the event loop so new calls keep joining the next batch.
+        started = time.perf_counter()
         await self._jobs.commit(self._ckpt, puts, deletes)
+        if self._metrics is not None:
+            self._metrics.checkpoint_commit(time.perf_counter() - started, len(latest))
         for uid, (_, record) in latest.items():  # durable now: visible to get()
             if record is None:
                 self._decoded.pop(uid, None)
