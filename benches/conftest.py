@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 import pytest
 import uvloop
 
+from drafast.testing import start_file_plugin
+
 DRIVER = "file.drafast.dev"
 T = TypeVar("T")
 
@@ -72,38 +74,7 @@ def start_plugin(root: Path, cdi_dir: Path, *extra: str) -> tuple[subprocess.Pop
     files.mkdir(parents=True, exist_ok=True)
     for i in range(8):
         (files / f"file-{i}").write_text("")
-    cmd = [
-        sys.executable,
-        "-m",
-        "drafast",
-        "run",
-        "file",
-        "--node-name",
-        "node-1",
-        "--plugin-dir",
-        str(root / "plugin"),
-        "--registry-dir",
-        str(root / "registry"),
-        "--cdi-dir",
-        str(cdi_dir),
-        "--cluster",
-        f"dir:{root / 'cluster'}",
-        "--resource-dir",
-        str(files),
-        "--log-level",
-        "warning",
-        "--bind-address",
-        "",  # no /metrics server: two rigs (or a rig and a dev plugin) would fight over :8080
-        *extra,
-    ]
-    proc = subprocess.Popen(cmd)
-    reg = root / "registry" / f"{DRIVER}-reg.sock"
-    deadline = time.monotonic() + 30
-    while not reg.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("benchmark plugin did not start")
-        time.sleep(0.05)
-    return proc, reg
+    return start_file_plugin(root, "--log-level", "warning", *extra, cdi_dir=cdi_dir)
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:

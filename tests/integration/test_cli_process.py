@@ -5,12 +5,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from drafast.k8s import DirStore, allocated_claim
+from drafast.testing import start_file_plugin
 
 pytestmark = pytest.mark.integration
 DRIVER = "file.drafast.dev"
@@ -32,34 +32,7 @@ def plugin(tmp_path: Path):  # type: ignore[no-untyped-def]
     files = tmp_path / "files"
     files.mkdir()
     (files / "alpha").write_text("")
-    cmd = [
-        sys.executable,
-        "-m",
-        "drafast",
-        "run",
-        "file",
-        "--node-name",
-        "node-1",
-        "--plugin-dir",
-        str(tmp_path / "plugin"),
-        "--registry-dir",
-        str(tmp_path / "registry"),
-        "--cdi-dir",
-        str(tmp_path / "cdi"),
-        "--cluster",
-        f"dir:{tmp_path / 'cluster'}",
-        "--resource-dir",
-        str(files),
-        "--log-format",
-        "json",
-    ]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
-    reg = tmp_path / "registry" / f"{DRIVER}-reg.sock"
-    deadline = time.monotonic() + 30
-    while not reg.exists():
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        assert time.monotonic() < deadline, "plugin did not start"
-        time.sleep(0.05)
+    proc, _ = start_file_plugin(tmp_path, "--log-format", "json", stderr=subprocess.PIPE, text=True)
     yield proc, tmp_path
     if proc.poll() is None:
         proc.kill()

@@ -4,10 +4,7 @@ spec, no line and no record behind. Run at several moments of the burst."""
 
 import asyncio
 import contextlib
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +12,7 @@ import pytest
 from drafast import _native
 from drafast.k8s import DirStore, allocated_claim
 from drafast.kubelet.client import KubeletCallError, KubeletClient
+from drafast.testing import start_file_plugin
 from drafast.types import ClaimRef, ClaimUID
 
 pytestmark = pytest.mark.integration
@@ -24,28 +22,7 @@ CLAIMS = 64
 
 
 def start(root: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    cmd = [sys.executable, "-m", "drafast", "run", "file", "--node-name", "node-1"]
-    cmd += ["--plugin-dir", str(root / "plugin"), "--registry-dir", str(root / "registry")]
-    cmd += ["--cdi-dir", str(root / "cdi"), "--cluster", f"dir:{root / 'cluster'}"]
-    cmd += ["--resource-dir", str(root / "files"), "--bind-address", "", "--log-level", "error"]
-    reg = root / "registry" / f"{DRIVER}-reg.sock"
-    proc = subprocess.Popen(cmd)
-    deadline = time.monotonic() + 30
-    # After a kill -9 the dead plugin's socket file is still there: wait until one accepts.
-    while not accepts(reg):
-        assert proc.poll() is None, "plugin exited at start"
-        assert time.monotonic() < deadline, "plugin did not start"
-        time.sleep(0.02)
-    return proc, reg
-
-
-def accepts(path: Path) -> bool:
-    with socket.socket(socket.AF_UNIX) as s:
-        try:
-            s.connect(str(path))
-        except OSError:
-            return False
-    return True
+    return start_file_plugin(root, "--log-level", "error")
 
 
 def make_claims(root: Path) -> list[ClaimRef]:

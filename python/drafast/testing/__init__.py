@@ -5,7 +5,8 @@
   a registered :class:`KubeletClient` that plays the kubelet against it;
 * :func:`write_tree` -- build a fake sysfs/devfs tree from a mapping;
 * :func:`allocated_claim` -- an allocated ResourceClaim object to put into the store;
-* :func:`wait_until` -- poll a condition in async tests, failing with what was awaited.
+* :func:`wait_until` -- poll a condition in async tests, failing with what was awaited;
+* :func:`start_file_plugin` -- ``drafast run file`` as its own process (benchmarks, crash tests).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from drafast.app.settings import RunOptions, offline_options
 from drafast.driver import KubeletDriver
 from drafast.k8s import DirStore, allocated_claim
 from drafast.kubelet.client import KubeletClient
+from drafast.testing.process import start_file_plugin
 from drafast.types import JSON, ClaimRef, ClaimUID
 
 T = TypeVar("T")
@@ -34,6 +36,7 @@ __all__ = [
     "claim_ref",
     "plugin_options",
     "running_plugin",
+    "start_file_plugin",
     "wait_until",
     "write_tree",
 ]

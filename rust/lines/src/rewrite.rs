@@ -1,6 +1,6 @@
 //! The rewrite itself.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read as _, Write as _};
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
@@ -51,16 +51,13 @@ pub fn rewrite(path: &Path, changes: &[Change], durable: bool, exact: bool) -> R
             })
         }
     };
-    let changed: HashMap<&[u8], ()> = changes
-        .iter()
-        .map(|(uid, _)| (uid.as_bytes(), ()))
-        .collect();
+    let changed: HashSet<&[u8]> = changes.iter().map(|(uid, _)| uid.as_bytes()).collect();
     let old_lines = split_lines(&old);
     let mut kept: Vec<&[u8]> = old_lines
         .iter()
         .copied()
         .filter(|line| match claim_of(line) {
-            Some(uid) => !changed.contains_key(uid) && !exact,
+            Some(uid) => !changed.contains(uid) && !exact,
             None => true,
         })
         .collect();
@@ -93,10 +90,10 @@ fn read(path: &Path) -> io::Result<(u32, Vec<u8>)> {
 
 /// Lines without their `\n`; a final line without one still counts.
 fn split_lines(data: &[u8]) -> Vec<&[u8]> {
-    let body = data.strip_suffix(b"\n").unwrap_or(data);
     if data.is_empty() {
         return Vec::new();
     }
+    let body = data.strip_suffix(b"\n").unwrap_or(data);
     body.split(|&b| b == b'\n').collect()
 }
 
