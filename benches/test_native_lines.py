@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from drafast import _native
-from drafast.iojobs import IoJobs
+from drafast.runtime.iojobs import IoJobs
 
 from .conftest import BackgroundLoop, reference, tmpfs_dir
 

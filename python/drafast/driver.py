@@ -7,23 +7,39 @@ sockets, the checkpoint or the API server:
   Deployment and never gets kubelet calls);
 * :class:`KubeletDriver` -- a node-local driver: publishes devices and prepares claims;
 * :class:`HealthSource` -- optional: reports device health to the kubelet;
-* :class:`NRIHooks` -- optional: container-lifecycle hooks from the runtime (the CPU driver).
+* :class:`RestoringDriver` -- optional: rebuilds state from the prepared claims at start;
+* :class:`PushingSource` -- optional: pushes new desired state instead of waiting for a resync;
+* :class:`Runnable` -- optional: a loop of the driver's own, run beside the framework's;
+* :class:`ContainerHooks` -- optional: container-lifecycle hooks from the runtime (the CPU driver).
 
-The framework consumes a :class:`ClaimSource` (the API server, or the offline directory store).
+Ports a driver may be handed in its :class:`DriverContext` (built by ``drafast.app`` for the API
+server or the offline directory store): :class:`ClaimStatusSink`, :class:`NodeLabelSink`,
+:class:`AllocatedClaims`. The framework itself consumes a :class:`ClaimSource`.
+
+A driver package exports a :class:`DriverKind` as ``KIND``: its name, default driver name,
+settings dataclass (fields described with :func:`drafast.config.setting`), builder and roles.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
+from drafast.runtime.iojobs import IoJobs
 from drafast.types import (
     JSON,
     Claim,
     ClaimRef,
+    ContainerAdjustment,
+    ContainerRef,
+    ContainerUpdate,
     DeviceHealth,
+    DeviceKey,
+    DeviceStatus,
     DriverName,
     DriverResources,
+    NodeName,
     PreparedClaim,
 )
 
@@ -57,6 +73,11 @@ class KubeletDriver(ResourceSource, Protocol):
       naming the claim to fail that claim alone.
     * ``unprepare`` gets back exactly what ``prepare`` returned (from the checkpoint, so possibly
       in another process after a restart) and must be idempotent.
+    * Rollback is the core's: when a ``prepare`` succeeded but its checkpoint record cannot be
+      made durable, the core calls ``unprepare`` with what ``prepare`` returned (shielded from
+      cancellation) and removes the CDI spec before it answers the error. A crash between the
+      two is repaired at start through :class:`RestoringDriver`, which sees only durable claims.
+      A driver never reads the checkpoint itself.
     """
 
     @property
@@ -94,20 +115,118 @@ class HealthSource(Protocol):
 
 
 @runtime_checkable
-class NRIHooks(Protocol):
-    """Optional: container lifecycle hooks from the runtime's NRI (design for the CPU driver).
+class PushingSource(Protocol):
+    """Optional: a :class:`ResourceSource` that knows when its devices change (hotplug, a
+    fabric inventory watch) pushes the new desired state instead of waiting for a resync."""
 
-    Arguments and results are NRI objects in their protojson form; ``adjust`` returns a
-    ``ContainerAdjustment`` and ``update`` a list of ``ContainerUpdate`` objects.
+    def changes(self) -> AsyncIterator[DriverResources]:
+        """Yield the complete desired state every time it changes; runs until cancelled."""
+        ...
+
+
+@runtime_checkable
+class Runnable(Protocol):
+    """Optional: a loop the driver owns (a controller's reconcile loop, a health poller).
+
+    Run as a named task in the process's task group, after the publisher and before the kubelet
+    plugin; cancelled at shutdown. Raising stops the process (say why in the error)."""
+
+    async def run(self) -> None: ...
+
+
+@runtime_checkable
+class ContainerHooks(Protocol):
+    """Optional: container lifecycle hooks from the runtime (NRI), in runtime-neutral types.
+
+    Called one at a time (the NRI edge serializes them). ``create`` may adjust the new container
+    and update others (e.g. shrink a shared cpuset); errors fail that container's creation.
     """
 
-    async def synchronize(
-        self, pods: Sequence[JSON], containers: Sequence[JSON]
-    ) -> Sequence[JSON]: ...
+    async def synchronize(self, containers: Sequence[ContainerRef]) -> Sequence[ContainerUpdate]:
+        """Every existing container when the plugin (re)connects; updates to bring them in line."""
+        ...
 
-    async def adjust(self, pod: JSON, container: JSON) -> JSON: ...
+    async def create(self, container: ContainerRef) -> ContainerAdjustment: ...
 
-    async def removed(self, pod: JSON, container: JSON) -> Sequence[JSON]: ...
+    async def removed(self, container: ContainerRef) -> Sequence[ContainerUpdate]: ...
+
+
+# --------------------------------------------------------------------------- ports
+
+
+class ClaimStatusSink(Protocol):
+    """Writes this driver's per-device entries of a ResourceClaim's ``status.devices``."""
+
+    async def set(self, ref: ClaimRef, devices: Iterable[DeviceStatus]) -> bool:
+        """Upsert the entries (conditions by type); True if the claim was written. Raises
+        :class:`drafast.errors.ClaimError` for a device the claim does not have from this driver
+        and :class:`drafast.errors.ClaimNotFoundError` if the claim is gone or replaced."""
+        ...
+
+    async def remove(self, ref: ClaimRef, keys: Iterable[DeviceKey] | None = None) -> bool:
+        """Drop this driver's entries for ``keys`` (all of them when None)."""
+        ...
+
+
+class NodeLabelSink(Protocol):
+    """Keeps the labels this component owns on its Node equal to a desired map."""
+
+    async def reconcile(self, desired: Mapping[str, str]) -> bool:
+        """Make the owned labels equal ``desired`` (others untouched); True if written."""
+        ...
+
+
+class AllocatedClaims(Protocol):
+    """A watch of the claims allocated to this driver's devices (any node)."""
+
+    def watch(self) -> AsyncIterator[Sequence[Claim]]:
+        """Level-triggered: yield the complete set of such claims (this driver's results and
+        their binding conditions only) at start and after every change. Runs until cancelled;
+        reconnects by itself."""
+        ...
+
+
+Role = Literal["node", "controller"]
+"""``node``: a DaemonSet pod serving the kubelet (and NRI); ``controller``: a leader-elected
+Deployment pod publishing pools with no Node owner and running the driver's loops."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DriverContext:
+    """What the composition root hands a driver's builder, besides its settings."""
+
+    driver_name: DriverName
+    node_name: NodeName | None
+    """This node (role ``node``); None for a controller."""
+    role: Role
+    io: IoJobs
+    """The process's one native I/O worker (background writes that never take the GIL)."""
+    claim_status: ClaimStatusSink
+    node_labels: NodeLabelSink | None
+    """None for a controller (it has no Node of its own)."""
+    allocated_claims: AllocatedClaims
+
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DriverKind(Generic[S]):
+    """How ``drafast run <name>`` builds a driver: exported by each driver package as ``KIND``,
+    found by ``drafast.app`` among the built-ins, the ``drafast.drivers`` entry points and
+    ``module:attr`` names."""
+
+    name: str
+    """The name on the command line (``file``, ``nx``)."""
+    default_driver_name: DriverName
+    settings: type[S]
+    """A frozen dataclass whose fields carry flag, env and help (:func:`drafast.config.setting`)."""
+    build: Callable[[S, DriverContext], Any]
+    """Returns the driver: a :class:`KubeletDriver` for role ``node`` and/or a
+    :class:`ResourceSource`, optionally with the other protocols of this module."""
+    roles: tuple[Role, ...] = ("node",)
+    description: str = ""
+    """One line for ``drafast run --help``."""
 
 
 class ClaimSource(Protocol):
@@ -124,10 +243,18 @@ class ClaimSource(Protocol):
 
 
 __all__ = [
+    "AllocatedClaims",
     "ClaimSource",
+    "ClaimStatusSink",
+    "ContainerHooks",
+    "DriverContext",
+    "DriverKind",
     "HealthSource",
     "KubeletDriver",
-    "NRIHooks",
+    "NodeLabelSink",
+    "PushingSource",
     "ResourceSource",
     "RestoringDriver",
+    "Role",
+    "Runnable",
 ]

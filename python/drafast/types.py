@@ -7,9 +7,9 @@ the core passes them on, nothing mutates them. JSON-facing names follow ``resour
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NewType
+from typing import Any, Literal, NewType
 
 ClaimUID = NewType("ClaimUID", str)
 DriverName = NewType("DriverName", str)
@@ -273,3 +273,96 @@ class DriverResources:
             for sl in pool.slices
             for dev in sl.devices
         }
+
+
+# --------------------------------------------------------------------------- claim status (ports)
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Condition:
+    """A ``metav1.Condition``; ``lastTransitionTime`` is managed by the writer."""
+
+    type: str
+    status: ConditionStatus
+    reason: str
+    """Required and non-empty, CamelCase (``Prepared``, ``AttachFailed``)."""
+    message: str = ""
+    observed_generation: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetworkData:
+    interface_name: str = ""
+    ips: tuple[str, ...] = ()
+    """CIDR form, e.g. ``192.0.2.5/24``."""
+    hardware_address: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceKey:
+    """One allocated device of this driver (``share_id`` for consumable-capacity shares)."""
+
+    pool: str
+    device: str
+    share_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceStatus:
+    """What to write for one device. ``conditions`` are upserted by type; ``data`` and
+    ``network_data`` replace what is there when given and leave it alone when None."""
+
+    pool: str
+    device: str
+    share_id: str | None = None
+    conditions: Sequence[Condition] = ()
+    data: Mapping[str, Any] | None = None
+    """Driver-specific JSON object (at most 10 KiB)."""
+    network_data: NetworkData | None = None
+
+    @property
+    def key(self) -> DeviceKey:
+        return DeviceKey(pool=self.pool, device=self.device, share_id=self.share_id)
+
+
+# --------------------------------------------------------------------------- containers (hooks)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContainerRef:
+    """A container as the runtime reports it, in runtime-neutral terms (the NRI edge converts)."""
+
+    id: str
+    name: str
+    pod_uid: str
+    pod_namespace: str
+    pod_name: str
+    env: Mapping[str, str] = field(default_factory=dict)
+    """The container's environment, CDI edits applied (claim env vars identify claims)."""
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    cpuset_cpus: str = ""
+    """The container's current cpuset in kernel cpulist form (empty: unknown or unrestricted)."""
+    cpuset_mems: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContainerUpdate:
+    """A change to an existing container's resources (applied by the runtime)."""
+
+    container_id: str
+    cpuset_cpus: str | None = None
+    cpuset_mems: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContainerAdjustment:
+    """Changes to a container being created, and updates of other containers that follow
+    from it (e.g. the shared pool shrinking when an exclusive container starts)."""
+
+    cpuset_cpus: str | None = None
+    cpuset_mems: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    updates: tuple[ContainerUpdate, ...] = ()

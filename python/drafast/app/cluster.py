@@ -21,9 +21,9 @@ from drafast.k8s import (
     node_uid,
 )
 from drafast.k8s.slices import KubeSlices
-from drafast.metrics import Metrics
 from drafast.publish import OwnerRef, SliceReconciler
 from drafast.publish.encode import encode_slices
+from drafast.runtime.metrics import Metrics
 from drafast.types import DriverResources, NodeName
 
 log = logging.getLogger(__name__)

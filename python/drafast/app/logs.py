@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from drafast.logctx import RequestIDFilter
+from drafast.runtime.logctx import RequestIDFilter
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 

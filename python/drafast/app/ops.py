@@ -16,7 +16,7 @@ from pathlib import Path
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from drafast.kubelet.client import KubeletClient
-from drafast.metrics import Metrics
+from drafast.runtime.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from drafast.config import KubeletSettings, PluginSettings
 from drafast.driver import HealthSource, KubeletDriver
 from drafast.errors import ConfigError, DrafastError
 from drafast.kubelet import KubeletServer
-from drafast.metrics import Metrics
 from drafast.plugin import HealthBoard, PluginCore
+from drafast.runtime.metrics import Metrics
 from drafast.state import ClaimStore
 from drafast.types import DeviceHealth, DriverName, DriverResources, Health, NodeName
 

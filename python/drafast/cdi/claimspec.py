@@ -15,7 +15,7 @@ import orjson
 
 from drafast import _native
 from drafast.errors import CDIError
-from drafast.iojobs import IoJobs
+from drafast.runtime.iojobs import IoJobs
 from drafast.types import ContainerEdits, PreparedClaim, PreparedDevice
 
 

@@ -29,7 +29,8 @@ from drafast.k8s.nodes import node_owner_reference, node_uid
 from drafast.k8s.objects import allocated_claim
 from drafast.k8s.paths import RESOURCE_V1, ObjectRef, claim_path, node_path, slice_path
 from drafast.k8s.settings import KubeSettings
-from drafast.k8s.status import ClaimStatusWriter, Condition, DeviceKey, DeviceStatus, NetworkData
+from drafast.k8s.status import ClaimStatusWriter
+from drafast.types import Condition, DeviceKey, DeviceStatus, NetworkData
 
 __all__ = [
     "OWNED_LABELS_ANNOTATION",

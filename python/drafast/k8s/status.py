@@ -13,77 +13,16 @@ again and the change re-applied.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
 
 from drafast.errors import ClaimError, ClaimNotFoundError
 from drafast.k8s.api import KubeAPI
 from drafast.k8s.errors import ConflictError, NotFoundError
 from drafast.k8s.paths import claim_path
-from drafast.types import JSON, ClaimRef, DriverName
+from drafast.types import JSON, ClaimRef, DeviceKey, DeviceStatus, DriverName, NetworkData
 
 log = logging.getLogger(__name__)
-
-ConditionStatus = Literal["True", "False", "Unknown"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Condition:
-    """A ``metav1.Condition``; ``lastTransitionTime`` is managed by the writer."""
-
-    type: str
-    status: ConditionStatus
-    reason: str
-    """Required and non-empty, CamelCase (``Prepared``, ``AttachFailed``)."""
-    message: str = ""
-    observed_generation: int | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NetworkData:
-    interface_name: str = ""
-    ips: tuple[str, ...] = ()
-    """CIDR form, e.g. ``192.0.2.5/24``."""
-    hardware_address: str = ""
-
-    def to_json(self) -> JSON:
-        out: JSON = {}
-        if self.interface_name:
-            out["interfaceName"] = self.interface_name
-        if self.ips:
-            out["ips"] = list(self.ips)
-        if self.hardware_address:
-            out["hardwareAddress"] = self.hardware_address
-        return out
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeviceKey:
-    """One allocated device of this driver (``share_id`` for consumable-capacity shares)."""
-
-    pool: str
-    device: str
-    share_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DeviceStatus:
-    """What to write for one device. ``conditions`` are upserted by type; ``data`` and
-    ``network_data`` replace what is there when given and leave it alone when None."""
-
-    pool: str
-    device: str
-    share_id: str | None = None
-    conditions: Sequence[Condition] = ()
-    data: Mapping[str, Any] | None = None
-    """Driver-specific JSON object (at most 10 KiB)."""
-    network_data: NetworkData | None = None
-
-    @property
-    def key(self) -> DeviceKey:
-        return DeviceKey(pool=self.pool, device=self.device, share_id=self.share_id)
 
 
 def _now() -> datetime:
@@ -210,7 +149,7 @@ def merge_device_statuses(
         if update.data is not None:
             entry["data"] = dict(update.data)
         if update.network_data is not None:
-            entry["networkData"] = update.network_data.to_json()
+            entry["networkData"] = network_data_json(update.network_data)
     return entries
 
 
@@ -245,3 +184,15 @@ def _entry_key(entry: JSON) -> DeviceKey:
     return DeviceKey(
         pool=str(entry.get("pool")), device=str(entry.get("device")), share_id=entry.get("shareID")
     )
+
+
+def network_data_json(net: NetworkData) -> JSON:
+    """``NetworkDeviceData`` as the API spells it (empty fields left out)."""
+    out: JSON = {}
+    if net.interface_name:
+        out["interfaceName"] = net.interface_name
+    if net.ips:
+        out["ips"] = list(net.ips)
+    if net.hardware_address:
+        out["hardwareAddress"] = net.hardware_address
+    return out

@@ -16,7 +16,6 @@ from typing import Any, Literal, Protocol, TypeVar
 import grpc
 import grpc.aio
 
-from drafast import logctx
 from drafast.errors import (
     ClaimError,
     ClaimNotFoundError,
@@ -37,6 +36,7 @@ from drafast.kubelet.methods import (
 from drafast.kubelet.proto.dra.v1 import api_pb2 as v1
 from drafast.kubelet.proto.dra.v1beta1 import api_pb2 as v1beta1
 from drafast.plugin.results import PrepareResult, UnprepareResult
+from drafast.runtime import logctx
 from drafast.types import ClaimRef
 
 logger = logging.getLogger(__name__)

@@ -6,9 +6,9 @@ import time
 from pathlib import Path
 
 from drafast import _native
-from drafast.batching import Batcher
-from drafast.iojobs import IoJobs
-from drafast.metrics import Metrics
+from drafast.runtime.batching import Batcher
+from drafast.runtime.iojobs import IoJobs
+from drafast.runtime.metrics import Metrics
 from drafast.state.codec import ClaimRecord, decode_record, encode_record
 from drafast.types import ClaimUID
 

@@ -4,9 +4,9 @@ import logging
 
 import orjson
 
-from drafast import logctx
 from drafast.app.logs import JSONFormatter
-from drafast.logctx import RequestIDFilter
+from drafast.runtime import logctx
+from drafast.runtime.logctx import RequestIDFilter
 
 
 async def test_json_lines_carry_fields_and_the_request_id_of_the_call() -> None:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from drafast.batching import Batcher
-from drafast.iojobs import IoJobs
+from drafast.runtime.batching import Batcher
+from drafast.runtime.iojobs import IoJobs
 
 TEMP_MARK = ".drafast-tmp."  # temp files: .<name><TEMP_MARK><pid>.<n> (see rust/lines)
 

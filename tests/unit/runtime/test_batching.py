@@ -2,7 +2,7 @@ import asyncio
 
 import pytest
 
-from drafast.batching import Batcher
+from drafast.runtime.batching import Batcher
 
 
 async def test_items_are_grouped_while_a_flush_runs() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from drafast import _native
 from drafast.errors import CDIError, CheckpointError, DeviceError
-from drafast.iojobs import IoJobs
+from drafast.runtime.iojobs import IoJobs
 
 
 async def test_commits_and_rewrites_return_their_outcomes(tmp_path: Path) -> None:
