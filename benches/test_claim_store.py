@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from drafast.runtime.iojobs import IoJobs
 from drafast.state import ClaimRecord, ClaimStore
 from drafast.types import (
     ClaimRef,
@@ -48,7 +49,7 @@ def _record() -> ClaimRecord:
 
 @pytest.mark.parametrize("n", [1, 64], ids=["1-record", "64-concurrent-records"])
 def test_commit(benchmark: Any, tmp_path: Path, loop: asyncio.AbstractEventLoop, n: int) -> None:
-    store = ClaimStore(tmp_path)
+    store = ClaimStore(tmp_path, io=IoJobs("bench"))
     samples: list[float] = []
 
     def commit() -> None:
@@ -67,6 +68,6 @@ def test_commit(benchmark: Any, tmp_path: Path, loop: asyncio.AbstractEventLoop,
         assert store.commits - before <= (1 if n == 1 else 3)  # grouped, not one fsync each
 
     benchmark.pedantic(commit, rounds=100 if n == 1 else 30, iterations=1)
-    reopened = ClaimStore(tmp_path)
+    reopened = ClaimStore(tmp_path, io=IoJobs("bench"))
     assert len(reopened) == len(store)
     record(benchmark, samples, n, commits=store.commits)

@@ -47,3 +47,7 @@ class CDIError(PermanentError):
 
 class SocketError(PermanentError):
     """A plugin socket path is invalid (too long, wrong directory) or cannot be bound."""
+
+
+class DriverStateError(PermanentError):
+    """A prepared claim's driver state (from the checkpoint) cannot be read by this version."""

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from drafast.drivers.file import FileDriver, FileDriverSettings
+from drafast.runtime.iojobs import IoJobs
 from drafast.types import NodeName, PoolName
 
 pytestmark = pytest.mark.integration
@@ -52,7 +53,8 @@ def test_kill_9_during_rewrites_never_tears_the_file(tmp_path: Path) -> None:
         proc.wait()
         assert len(generations(f.read_text())) == 1  # exactly one generation: old or new
     # temp files of killed writers are hidden, never taken for devices, and removed at start
-    driver = FileDriver(FileDriverSettings(node_name=NodeName("n"), resource_dir=tmp_path))
+    io = IoJobs("crash-test")
+    driver = FileDriver(FileDriverSettings(resource_dir=tmp_path), node_name=NodeName("n"), io=io)
     resources = asyncio.run(driver.discover())
     assert [d.name for d in resources.pools[PoolName("n")].slices[0].devices] == ["shared"]
     assert [p.name for p in tmp_path.iterdir()] == ["shared"]

@@ -6,7 +6,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from drafast.app.runner import Plugin
+from drafast.app.process import DriverProcess
 from drafast.app.settings import RunOptions
 from drafast.errors import CheckpointError, ConfigError, SocketError
 from drafast.testing import allocated_claim, running_plugin
@@ -171,7 +171,7 @@ async def test_concurrent_claims_on_one_file_and_group_commit(opts: RunOptions) 
         assert commits < 64, f"{commits} durable writes for 64 concurrent claims: no group commit"
         # /metrics tells an operator the same: how many commits, how many claims each carried.
         sample = t.plugin.metrics.registry.get_sample_value
-        labels = {"driver": opts.driver_name}
+        labels = {"driver": t.plugin.opts.driver_name}
         assert commits_before == 0
         assert sample("drafast_checkpoint_commit_claims_count", labels) == commits
         assert sample("drafast_checkpoint_commit_claims_sum", labels) == 64
@@ -201,16 +201,25 @@ async def test_corrupted_checkpoint_refuses_to_start(opts: RunOptions) -> None:
     data[-5] ^= 0x55
     ckpt.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match=str(ckpt)):
-        Plugin(opts)
+        DriverProcess(opts)
     assert ckpt.read_bytes() == bytes(data)  # nothing overwritten: the operator can inspect it
 
 
-async def test_unreadable_resource_dir_keeps_serving(opts: RunOptions) -> None:
+async def test_a_missing_resource_dir_fails_the_start(opts: RunOptions) -> None:
     missing = replace_resource_dir(opts, "/nonexistent/drafast-files")
-    async with running_plugin(missing) as t:
-        ref = t.add_claim(claim("c1"))
+    with pytest.raises(ConfigError, match="--resource-dir /nonexistent/drafast-files: not a dir"):
+        async with running_plugin(missing):
+            pass
+    assert not list(missing.registry_dir.glob("*.sock"))  # nothing left behind
+
+
+async def test_a_resource_dir_that_vanishes_keeps_serving(opts: RunOptions) -> None:
+    files = Path(opts.driver_options["resource_dir"])
+    async with running_plugin(opts) as t:
+        files.rename(files.with_name("moved"))  # noqa: ASYNC240 (a test step)
+        ref = t.add_claim(claim("c1", device="new-file"))
         res = (await t.kubelet.prepare([ref]))[ref.uid]
-        assert "resource dir /nonexistent/drafast-files: cannot list" in res.error
+        assert f"resource dir {files}: cannot list" in res.error
         assert (await t.kubelet.unprepare([ref]))[ref.uid].error == ""
 
 
@@ -233,10 +242,11 @@ def test_invalid_driver_name() -> None:
     import argparse
 
     from drafast.app.settings import resolve
+    from drafast.drivers.file import KIND
 
     args = argparse.Namespace(driver="file", driver_name="Bad_Name", node_name="n")
     with pytest.raises(ConfigError, match="driver name 'Bad_Name': must be a lower-case DNS"):
-        resolve(args, {}, "file.drafast.dev")
+        resolve(args, {}, KIND)
 
 
 async def test_health_stream(opts: RunOptions) -> None:

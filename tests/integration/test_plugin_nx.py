@@ -241,31 +241,29 @@ async def test_health_stream(tmp_path: Path) -> None:
 def test_cli_options_reach_the_driver(tmp_path: Path) -> None:
     import argparse
 
-    from drafast.app.cli import build_parser
-    from drafast.app.drivers import DRIVERS
+    from drafast.app.cli import parse
+    from drafast.app.process import DriverProcess
     from drafast.app.settings import resolve
-    from drafast.drivers.nx import NxDriver, Sharing
+    from drafast.drivers.nx import KIND, NxDriver, Sharing
     from drafast.errors import ConfigError
 
     root = trees.build("lpar-nx", tmp_path / "host")
-    argv = ["run", "nx", "--node-name", "n1", "--host-root", str(root)]
+    argv = ["run", "nx", "--node-name", "n1", "--host-root", str(root), "--cluster", "dir:c"]
     argv += ["--nx-sharing", "shared", "--nx-max-shares", "3", "--plugin-dir", str(tmp_path / "p")]
-    args = build_parser().parse_args(argv)
-    opts = resolve(args, {}, DRIVERS["nx"].default_name)
+    opts = resolve(parse(argv), {}, KIND)
     assert opts.driver_name == DRIVER
-    drv = DRIVERS["nx"].build(opts)
+    drv = DriverProcess(opts).driver
     assert isinstance(drv, NxDriver)
     assert (drv.settings.host_root, drv.settings.sharing, drv.settings.max_shares) == (
         root,
         Sharing.SHARED,
         3,
     )
-    assert drv.settings.state_dir == tmp_path / "p"
     # environment variables, and a bad value is a clear configuration error
-    env_args = argparse.Namespace(driver="nx", node_name="n1")
-    opts = resolve(env_args, {"HOST_ROOT": str(root), "NX_SHARING": "sometimes"}, DRIVER)
+    env_args = argparse.Namespace(driver="nx", node_name="n1", cluster="dir:c")
+    opts = resolve(env_args, {"HOST_ROOT": str(root), "NX_SHARING": "sometimes"}, KIND)
     with pytest.raises(ConfigError, match="--nx-sharing 'sometimes': expected exclusive or shared"):
-        DRIVERS["nx"].build(opts)
+        DriverProcess(opts)
     opts = replace(opts, driver_options={"host_root": str(tmp_path / "missing")})
     with pytest.raises(ConfigError, match=r"--host-root .*/missing: not a directory"):
-        DRIVERS["nx"].build(opts)
+        DriverProcess(opts)

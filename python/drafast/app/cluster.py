@@ -7,30 +7,41 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from drafast.driver import ClaimSource
 from drafast.errors import ConfigError, DrafastError
 from drafast.k8s import (
+    ClaimStatusWriter,
     DirClaimSource,
     DirSliceSink,
     DirStore,
     KubeAPI,
     KubeClaimSource,
     KubeSettings,
+    NodeLabels,
     node_uid,
 )
 from drafast.k8s.slices import KubeSlices
 from drafast.publish import OwnerRef, SliceReconciler
 from drafast.publish.encode import encode_slices
 from drafast.runtime.metrics import Metrics
-from drafast.types import DriverResources, NodeName
+from drafast.types import DriverName, DriverResources, NodeName
 
 log = logging.getLogger(__name__)
 
 
 class Cluster(Protocol):
+    """One backend for everything a process reads from and writes to the cluster."""
+
     claims: ClaimSource
+    claim_status: Any  # ClaimStatusSink -- wired when the dir ports land
+    node_labels: Any  # NodeLabelSink | None
+    allocated_claims: Any  # AllocatedClaims
+
+    def leader_election(self, opts: Any) -> list[Any]:
+        """Components that make this replica the only active controller (none offline)."""
+        ...
 
     @property
     def published(self) -> bool:
@@ -52,6 +63,9 @@ class DirCluster:
     def __init__(self, root: Path, driver: str, metrics: Metrics) -> None:
         self.store = DirStore(root)
         self.claims: ClaimSource = DirClaimSource(self.store)
+        self.claim_status: Any = None
+        self.node_labels: Any = None
+        self.allocated_claims: Any = None
         self._sink = DirSliceSink(self.store)
         self._driver = driver
         self._metrics = metrics
@@ -75,14 +89,24 @@ class DirCluster:
     async def close(self) -> None:
         return None
 
+    def leader_election(self, opts: Any) -> list[Any]:
+        return []  # one offline process: nobody to elect against
+
 
 class KubeCluster:
     """The API server through :class:`KubeAPI`; slices by a :class:`SliceReconciler` owned by
     this node's Node object (its UID is looked up, retried until the Node exists)."""
 
-    def __init__(self, settings: KubeSettings, driver: str, node: NodeName, metrics: Metrics):
+    def __init__(
+        self, settings: KubeSettings, driver: str, node: NodeName | None, metrics: Metrics
+    ):
         self.api = KubeAPI(settings)
         self.claims: ClaimSource = KubeClaimSource(self.api)
+        self.claim_status: Any = ClaimStatusWriter(self.api, DriverName(driver))
+        self.node_labels: Any = (
+            NodeLabels(self.api, node, annotation=f"{driver}/owned-labels") if node else None
+        )
+        self.allocated_claims: Any = None
         self._driver = driver
         self._node = node
         self._metrics = metrics
@@ -101,7 +125,12 @@ class KubeCluster:
             self._reconciler.set_desired(resources)
         self._export_metrics()
 
-    async def _owner(self) -> OwnerRef:
+    def leader_election(self, opts: Any) -> list[Any]:
+        return []  # wired when the Lease lands
+
+    async def _owner(self) -> OwnerRef | None:
+        if self._node is None:
+            return None  # a controller: pools with no Node owner
         delay = 0.5
         while True:
             try:
@@ -145,7 +174,7 @@ def open_cluster(
     spec: str,
     kubeconfig: Path | None,
     driver: str,
-    node: NodeName,
+    node: NodeName | None,
     metrics: Metrics,
     *,
     context: str | None = None,

@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 import yaml
 
-from drafast.app.runner import Plugin
+from drafast.app.process import DriverProcess
 from drafast.app.settings import RunOptions, offline_options
 from drafast.drivers.file import DEFAULT_DRIVER_NAME
 from drafast.k8s import DirStore, allocated_claim
@@ -77,7 +77,7 @@ async def _demo(root: Path) -> int:
     store = DirStore(root / "cluster")
     print(f"drafast demo: file driver {opts.driver_name} on node {NODE!r}, everything under {root}")
 
-    async with Plugin(opts).running() as plugin:
+    async with DriverProcess(opts).running() as plugin:
         c.step("1. the plugin serves its sockets")
         c.check(plugin.server.paths.dra.is_socket(), f"DRA socket {plugin.server.paths.dra}")
         c.check(

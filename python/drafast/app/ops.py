@@ -15,6 +15,8 @@ from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from drafast.app.settings import parse_bind_address
+from drafast.errors import ConfigError
 from drafast.kubelet.client import KubeletClient
 from drafast.runtime.metrics import Metrics
 
@@ -43,11 +45,6 @@ def socket_liveness(registration: Path, dra: Path) -> Callable[[], Awaitable[str
     return live
 
 
-def parse_bind_address(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    return host or "0.0.0.0", int(port)
-
-
 class OpsServer:
     def __init__(self, bind: str, probes: Probes, metrics: Metrics) -> None:
         self.host, self.port = parse_bind_address(bind)
@@ -56,7 +53,11 @@ class OpsServer:
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        try:
+            self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        except OSError as err:
+            where = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+            raise ConfigError(f"--bind-address {where}: cannot listen: {err.strerror}") from err
         sock = self._server.sockets[0].getsockname()
         self.port = sock[1]
         log.info("ops endpoint serving", extra={"address": f"{sock[0]}:{sock[1]}"})

@@ -1,10 +1,15 @@
 """Settings for ``drafast run``: flags win over environment variables, which win over the
-optional YAML file (``--config``), which wins over the defaults."""
+optional YAML file (``--config``), which wins over the defaults.
+
+:class:`RunOptions` holds the settings every driver shares; a driver's own settings are its
+``KIND.settings`` dataclass. Both are described once with :func:`drafast.config.setting`, and
+:mod:`drafast.app.schema` derives the flags, env names and YAML keys from them.
+"""
 
 from __future__ import annotations
 
 import argparse
-import re
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -12,68 +17,209 @@ from typing import Any
 
 import yaml
 
-from drafast.config import CDI_DIR, KUBELET_PLUGINS_DIR, KUBELET_REGISTRY_DIR
+from drafast.app import schema
+from drafast.config import (
+    CDI_DIR,
+    KUBELET_PLUGINS_DIR,
+    KUBELET_REGISTRY_DIR,
+    not_negative,
+    positive,
+    setting,
+)
+from drafast.driver import DriverKind
 from drafast.errors import ConfigError
 
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
-# option name -> environment variable
-ENV = {
-    "driver_name": "DRIVER_NAME",
-    "node_name": "NODE_NAME",
-    "plugin_dir": "PLUGIN_DIR",
-    "registry_dir": "REGISTRY_DIR",
-    "cdi_dir": "CDI_ROOT",
-    "cluster": "DRAFAST_CLUSTER",
-    "kubeconfig": "KUBECONFIG",
-    "context": "KUBECONTEXT",
-    "pod_uid": "POD_UID",
-    "log_format": "LOG_FORMAT",
-    "log_level": "LOG_LEVEL",
-    "resource_dir": "RESOURCE_DIR",
-    "bind_address": "BIND_ADDRESS",
-    "shared_files": "SHARED_FILES",
-    "host_root": "HOST_ROOT",
-    "nx_sharing": "NX_SHARING",
-    "nx_max_shares": "NX_MAX_SHARES",
-}
+class LogFormat(enum.StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class LogLevel(enum.StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class Role(enum.StrEnum):
+    NODE = "node"
+    CONTROLLER = "controller"
+
+
+def _cluster_problem(value: str) -> str | None:
+    if value == "kube" or (value.startswith("dir:") and len(value) > 4):
+        return None
+    return "expected 'kube' or 'dir:PATH' with a non-empty PATH"
+
+
+def parse_bind_address(text: str) -> tuple[str, int]:
+    """``host:port``, ``:port`` (all interfaces) or ``[v6]:port`` -> (host, port)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError("expected host:port, :port or [ipv6]:port with a port 0-65535")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host or "[" in host or "]" in host:
+        raise ConfigError("an IPv6 address must be in brackets: [ipv6]:port")
+    return host or "0.0.0.0", int(port)
+
+
+def _bind_problem(value: str) -> str | None:
+    if value == "":
+        return None
+    try:
+        parse_bind_address(value)
+    except ConfigError as err:
+        return str(err)
+    return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunOptions:
     """Everything ``drafast run <driver>`` needs, resolved and validated."""
 
-    driver: str
-    driver_name: str
-    node_name: str
-    plugin_dir: Path
-    registry_dir: Path
-    cdi_dir: Path
-    cluster: str
-    kubeconfig: Path | None
-    pod_uid: str | None
-    context: str | None = None
-    """The kubeconfig context (None: its current-context)."""
-    log_format: str
-    log_level: str
-    serialize: bool
-    resync_seconds: float
-    health_poll_seconds: float
-    grace_seconds: float
-    bind_address: str = ":8080"
-    """``host:port`` of /healthz and /metrics; empty disables them."""
+    driver: str = "file"
+    """The driver kind (``file``, ``nx``, an entry-point name or ``module:attr``)."""
+    role: Role = setting(
+        Role.NODE,
+        flag="--role",
+        env="DRAFAST_ROLE",
+        help="node: DaemonSet kubelet plugin; controller: leader-elected Deployment",
+    )
+    driver_name: str = setting(
+        "", flag="--driver-name", env="DRIVER_NAME", help="DRA driver name (default: the driver's)"
+    )
+    node_name: str = setting("", flag="--node-name", env="NODE_NAME", help="this node's name")
+    plugin_dir: Path | None = setting(
+        None,
+        flag="--plugin-dir",
+        env="PLUGIN_DIR",
+        help="DRA socket + checkpoint dir [default /var/lib/kubelet/plugins/<driver name>]",
+    )
+    registry_dir: Path = setting(
+        KUBELET_REGISTRY_DIR,
+        flag="--registry-dir",
+        env="REGISTRY_DIR",
+        help="kubelet plugin registry dir",
+    )
+    cdi_dir: Path = setting(CDI_DIR, flag="--cdi-dir", env="CDI_ROOT", help="CDI spec dir")
+    cluster: str = setting(
+        "kube",
+        flag="--cluster",
+        env="DRAFAST_CLUSTER",
+        help="'kube' (the API server) or 'dir:PATH' (an offline object store)",
+        check=_cluster_problem,
+    )
+    kubeconfig: Path | None = setting(
+        None, flag="--kubeconfig", env="KUBECONFIG", help="kubeconfig (default: in-cluster)"
+    )
+    context: str | None = setting(
+        None, flag="--context", env="KUBECONTEXT", help="kubeconfig context (default: current)"
+    )
+    pod_uid: str | None = setting(
+        None, flag="--pod-uid", env="POD_UID", help="this pod's UID: rolling-update socket names"
+    )
+    log_format: LogFormat = setting(
+        LogFormat.TEXT, flag="--log-format", env="LOG_FORMAT", help="log line format"
+    )
+    log_level: LogLevel = setting(
+        LogLevel.INFO, flag="--log-level", env="LOG_LEVEL", help="least severe level logged"
+    )
+    serialize: bool = setting(
+        False,
+        flag="--serialize",
+        env="SERIALIZE",
+        help="handle one kubelet call at a time (the Go helper's default)",
+    )
+    resync_seconds: float = setting(
+        30.0,
+        flag="--resync-seconds",
+        env="RESYNC_SECONDS",
+        help="period of the full slice resync",
+        check=positive,
+    )
+    health_poll_seconds: float = setting(
+        5.0,
+        flag="--health-poll-seconds",
+        env="HEALTH_POLL_SECONDS",
+        help="period of the device health check",
+        check=positive,
+    )
+    grace_seconds: float = setting(
+        5.0,
+        flag="--grace-seconds",
+        env="GRACE_SECONDS",
+        help="shutdown grace for in-flight calls",
+        check=not_negative,
+    )
+    bind_address: str = setting(
+        ":8080",
+        flag="--bind-address",
+        env="BIND_ADDRESS",
+        help="host:port of /livez, /readyz and /metrics ('' = off)",
+        check=_bind_problem,
+    )
+    lease_namespace: str = setting(
+        "default",
+        flag="--lease-namespace",
+        env="POD_NAMESPACE",
+        help="controller: namespace of the leader-election Lease",
+    )
+    lease_identity: str | None = setting(
+        None,
+        flag="--lease-identity",
+        env="POD_NAME",
+        help="controller: this replica's identity in the Lease (default: the host name)",
+    )
+    lease_duration_seconds: float = setting(
+        15.0,
+        flag="--lease-duration-seconds",
+        env="LEASE_DURATION_SECONDS",
+        help="controller: how long a Lease holds without renewal",
+        check=positive,
+    )
+    renew_deadline_seconds: float = setting(
+        10.0,
+        flag="--renew-deadline-seconds",
+        env="RENEW_DEADLINE_SECONDS",
+        help="controller: the leader gives up if it cannot renew within this",
+        check=positive,
+    )
+    retry_period_seconds: float = setting(
+        2.0,
+        flag="--retry-period-seconds",
+        env="RETRY_PERIOD_SECONDS",
+        help="controller: period of Lease renewals and acquisition attempts",
+        check=positive,
+    )
     driver_options: Mapping[str, Any] = field(default_factory=dict)
+    """The driver's own settings by key (the flag without dashes), as given; converted by
+    :func:`driver_settings`."""
+
+    @property
+    def plugin_path(self) -> Path:
+        """The plugin dir (``/var/lib/kubelet/plugins/<driver name>`` unless set)."""
+        return self.plugin_dir or KUBELET_PLUGINS_DIR / self.driver_name
+
+
+def driver_name_problem(name: str) -> str | None:  # replaced by resourceapi.names at merge
+    import re
+
+    ok = re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*", name)
+    if len(name) > 63 or not ok:
+        return "must be a lower-case DNS subdomain of at most 63 characters"
+    return None
 
 
 def validate_driver_name(name: str) -> str:
-    if len(name) > 63 or not _DNS_SUBDOMAIN.match(name):
-        raise ConfigError(
-            f"driver name {name!r}: must be a lower-case DNS subdomain of at most 63 characters"
-        )
+    problem = driver_name_problem(name)
+    if problem:
+        raise ConfigError(f"driver name {name!r}: {problem}")
     return name
 
 
-def _load_file(path: str | None) -> dict[str, Any]:
+def load_file(path: str | None) -> dict[str, Any]:
     if not path:
         return {}
     try:
@@ -87,89 +233,61 @@ def _load_file(path: str | None) -> dict[str, Any]:
     return {str(k).replace("-", "_"): v for k, v in data.items()}
 
 
-def resolve(
-    args: argparse.Namespace, env: Mapping[str, str], default_driver_name: str
-) -> RunOptions:
-    file = _load_file(getattr(args, "config", None))
-    known = set(RunOptions.__dataclass_fields__)
-    known |= {"resource_dir", "durable_writes", "shared_files"}
-    known |= {"host_root", "nx_sharing", "nx_max_shares"}
-    unknown = sorted(set(file) - known)
+def resolve(args: argparse.Namespace, env: Mapping[str, str], kind: DriverKind[Any]) -> RunOptions:
+    """Flags (``args``), env and the ``--config`` file -> checked :class:`RunOptions`."""
+    path = getattr(args, "config", None) or env.get("DRAFAST_CONFIG") or None
+    file = load_file(path)
+    unknown = sorted(set(file) - schema.file_keys(RunOptions) - schema.file_keys(kind.settings))
     if unknown:
-        raise ConfigError(f"config file {args.config}: unknown settings {', '.join(unknown)}")
-
-    def pick(name: str, default: Any = None) -> Any:
-        value = getattr(args, name, None)
-        if value is not None:
-            return value
-        if name in ENV and env.get(ENV[name]):
-            return env[ENV[name]]
-        return file.get(name, default)
-
-    driver_name = validate_driver_name(str(pick("driver_name", default_driver_name)))
-    node_name = pick("node_name")
-    if not node_name:
-        raise ConfigError("node name is required: pass --node-name or set NODE_NAME")
-    log_format = str(pick("log_format", "text"))
-    if log_format not in ("text", "json"):
-        raise ConfigError(f"log format {log_format!r}: expected text or json")
-    kubeconfig = pick("kubeconfig")
-    return RunOptions(
-        driver=args.driver,
-        driver_name=driver_name,
-        node_name=str(node_name),
-        plugin_dir=Path(pick("plugin_dir", KUBELET_PLUGINS_DIR / driver_name)).absolute(),
-        registry_dir=Path(pick("registry_dir", KUBELET_REGISTRY_DIR)).absolute(),
-        cdi_dir=Path(pick("cdi_dir", CDI_DIR)).absolute(),
-        cluster=str(pick("cluster", "kube")),
-        kubeconfig=Path(kubeconfig) if kubeconfig else None,
-        context=pick("context") or None,
-        pod_uid=pick("pod_uid") or None,
-        log_format=log_format,
-        log_level=str(pick("log_level", "info")),
-        serialize=bool(pick("serialize", False)),
-        resync_seconds=float(pick("resync_seconds", 30.0)),
-        health_poll_seconds=float(pick("health_poll_seconds", 5.0)),
-        grace_seconds=float(pick("grace_seconds", 5.0)),
-        bind_address=str(pick("bind_address", ":8080")),
-        driver_options={
-            "resource_dir": pick("resource_dir"),
-            "durable_writes": pick("durable_writes", False),
-            "shared_files": pick("shared_files", False),
-            "host_root": pick("host_root"),
-            "nx_sharing": pick("nx_sharing"),
-            "nx_max_shares": pick("nx_max_shares"),
-        },
+        raise ConfigError(f"config file {path}: unknown settings {', '.join(unknown)}")
+    flags = vars(args)
+    opts: RunOptions = schema.build(
+        RunOptions, flags, env, file, driver=getattr(args, "driver", kind.name)
     )
+    if not opts.driver_name:
+        opts = replace(opts, driver_name=kind.default_driver_name)
+    validate_driver_name(opts.driver_name)
+    opts = replace(opts, plugin_dir=opts.plugin_path)
+    if opts.role not in kind.roles:
+        roles = ", ".join(kind.roles)
+        raise ConfigError(f"--role {opts.role}: driver {kind.name} runs only as {roles}")
+    if opts.role is Role.NODE and not opts.node_name:
+        raise ConfigError("node name is required: pass --node-name or set NODE_NAME")
+    driver_options = {s.key: raw for s, raw in schema.pick(kind.settings, flags, env, file)}
+    return replace(opts, driver_options={k: v for k, v in driver_options.items() if v is not None})
+
+
+def driver_settings(opts: RunOptions, kind: DriverKind[Any]) -> Any:
+    """The driver's settings dataclass from ``opts.driver_options``, converted and checked
+    (when the process is built, before anything starts)."""
+    return schema.build(kind.settings, opts.driver_options, {}, {})
 
 
 def offline_options(
     root: Path,
     *,
     driver: str = "file",
-    driver_name: str = "file.drafast.dev",
+    driver_name: str = "",
     node_name: str = "node-1",
     **overrides: Any,
 ) -> RunOptions:
     """A plugin confined to ``root``: sockets, checkpoint, CDI dir and a ``dir:`` cluster store
-    all under it (the demo and the test kit). ``overrides`` replace any field."""
+    all under it (the demo and the test kit). An empty ``driver_name`` means the driver's own.
+    ``overrides`` replace any field."""
     opts = RunOptions(
         driver=driver,
         driver_name=driver_name,
         node_name=node_name,
-        plugin_dir=root / "plugins" / driver_name,
         registry_dir=root / "plugins_registry",
         cdi_dir=root / "cdi",
         cluster=f"dir:{root / 'cluster'}",
-        kubeconfig=None,
-        pod_uid=None,
-        log_format="text",
-        log_level="info",
-        serialize=False,
         resync_seconds=3600.0,
         health_poll_seconds=3600.0,
         grace_seconds=2.0,
         bind_address="127.0.0.1:0",
         driver_options={"resource_dir": str(root / "files")},
     )
-    return replace(opts, **overrides)
+    opts = replace(opts, **overrides)
+    if opts.plugin_dir is None:
+        opts = replace(opts, plugin_dir=root / "plugins" / (opts.driver_name or opts.driver))
+    return opts

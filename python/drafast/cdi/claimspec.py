@@ -78,13 +78,13 @@ def edits_to_cdi(e: ContainerEdits) -> dict[str, Any]:
 class ClaimSpecWriter:
     """Writes and removes the per-claim CDI spec files of one driver in one CDI directory."""
 
-    def __init__(self, cdi_dir: Path, driver_name: str, cdi_class: str) -> None:
+    def __init__(self, cdi_dir: Path, driver_name: str, cdi_class: str, *, io: IoJobs) -> None:
         self.cdi_dir = cdi_dir
         self.vendor = f"k8s.{driver_name}"
         self.cdi_class = cdi_class
         self.kind = f"{self.vendor}/{cdi_class}"
         self._dir = str(cdi_dir)
-        self._jobs = IoJobs.shared()
+        self._jobs = io
         _native.cdi_validate_vendor(self.vendor)
         _native.cdi_validate_class(cdi_class)
 

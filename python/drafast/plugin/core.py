@@ -26,20 +26,15 @@ from drafast.plugin.locks import KeyedLocks
 from drafast.plugin.results import DeviceResult, PrepareResult, UnprepareResult
 from drafast.runtime.metrics import Metrics
 from drafast.state import ClaimRecord, ClaimStore
-from drafast.types import JSON, ClaimRef, base_request
+from drafast.types import JSON, ClaimRef, PreparedClaim, base_request
 
 log = logging.getLogger(__name__)
 
 R = TypeVar("R", PrepareResult, UnprepareResult)
 
 
-def _retrieve(fut: asyncio.Future[object]) -> None:
-    if not fut.cancelled():
-        fut.exception()  # mark it retrieved: nobody awaits it any more
-
-
 def _error_text(ref: ClaimRef, err: BaseException) -> str:
-    text = str(err)
+    text = "; ".join([str(err), *getattr(err, "__notes__", ())])
     # Our errors already name the claim; anything else gets the claim prepended.
     return text if isinstance(err, DrafastError) and str(ref.uid) in text else f"{ref}: {text}"
 
@@ -145,8 +140,9 @@ class PluginCore:
             return PrepareResult(error=msg)
 
         unique, results = self._distinct(claims, err)
+        # Slow API reads happen before any lock, --serialize's included.
+        fetched = await self._fetch([r for uid, r in unique.items() if uid not in self.store])
         async with self._serial or contextlib.nullcontext():
-            fetched = await self._fetch([r for uid, r in unique.items() if uid not in self.store])
             results.update(
                 await self._run_all(unique, lambda ref: self._prepare_one(ref, fetched), err)
             )
@@ -217,11 +213,46 @@ class PluginCore:
             )
             try:
                 await self.store.put(record)
-            except BaseException:
-                spec.add_done_callback(_retrieve)  # the put's error is the one to report
+            except BaseException as err:
+                # Not durable, so no unprepare will ever come for it: undo the driver's work now,
+                # whatever happens to this task meanwhile, then report the commit's error.
+                await asyncio.shield(self._roll_back(ref, prepared, spec, err))
                 raise
             await spec
             return self._answer(record)
+
+    async def _roll_back(
+        self,
+        ref: ClaimRef,
+        prepared: PreparedClaim,
+        spec: asyncio.Future[object],
+        cause: BaseException,
+    ) -> None:
+        """Undo a prepare whose record could not be made durable: ``driver.unprepare`` with what
+        the driver returned, then remove the spec (after its write finished). Failures here are
+        logged and noted on ``cause``; the kubelet's retry prepares the claim again."""
+        with contextlib.suppress(BaseException):
+            await spec  # its outcome does not matter: the spec goes either way
+        try:
+            await self.driver.unprepare(ref, prepared)
+        except Exception as err:
+            log.error(
+                "rollback of a prepare that was not checkpointed failed",
+                extra={"claim": str(ref), "error": str(err)},
+            )
+            cause.add_note(f"rollback failed: driver unprepare: {err}")
+        try:
+            self.cdi.remove(ref.uid)
+        except Exception as err:
+            log.error(
+                "removing the CDI spec of a rolled-back prepare failed",
+                extra={"claim": str(ref), "error": str(err)},
+            )
+            cause.add_note(f"rollback failed: CDI spec: {err}")
+        log.warning(
+            "prepare rolled back: its checkpoint record failed",
+            extra={"claim": str(ref), "error": str(cause)},
+        )
 
     # ------------------------------------------------------------------ unprepare
 

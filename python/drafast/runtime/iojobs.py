@@ -13,11 +13,10 @@ import asyncio
 import threading
 import weakref
 from collections.abc import Callable, Sequence
-from typing import ClassVar
 
 from drafast import _native
 
-SHARED_THREADS = 3  # a commit's fsync, a file rename and a CDI write can all be in flight
+PROCESS_THREADS = 3  # a commit's fsync, a file rename and a CDI write can all be in flight
 
 
 class IoJobs:
@@ -25,12 +24,10 @@ class IoJobs:
 
     Every event loop that submits watches the worker's socket; one wake-up collects every
     outcome that is ready, and an outcome for another loop's job is handed to that loop
-    thread-safely. Components share one instance per process (:meth:`shared`), so outcomes of a
+    thread-safely. ``drafast.app`` builds one per process and hands it to every component, so
+    outcomes of a
     claim's checkpoint commit, file rewrite and CDI write often arrive with one wake-up.
     """
-
-    _shared: ClassVar[IoJobs | None] = None
-    _shared_lock = threading.Lock()
 
     def __init__(self, name: str, threads: int = 1) -> None:
         self.worker = _native.IoWorker(name, threads)
@@ -39,14 +36,6 @@ class IoJobs:
         self._lock = threading.Lock()
         self._waiting: dict[int, asyncio.Future[object]] = {}
         self._watching: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
-
-    @classmethod
-    def shared(cls) -> IoJobs:
-        """The process-wide instance (its threads live as long as the process)."""
-        with cls._shared_lock:
-            if cls._shared is None:
-                cls._shared = IoJobs("drafast-io", SHARED_THREADS)
-            return cls._shared
 
     def submit(self, submit: Callable[[_native.IoWorker], int]) -> asyncio.Future[object]:
         """Submit one job now (``submit`` calls a ``submit_*`` method); the future gets its

@@ -27,11 +27,11 @@ class ClaimStore:
     :class:`drafast.errors.CheckpointError` naming the file: the plugin must not start on it.
     """
 
-    def __init__(self, state_dir: Path, *, metrics: Metrics | None = None) -> None:
+    def __init__(self, state_dir: Path, *, io: IoJobs, metrics: Metrics | None = None) -> None:
         self.path = state_dir / CHECKPOINT_FILE
         self._metrics = metrics
         self._ckpt = _native.Checkpoint(str(self.path))
-        self._jobs = IoJobs.shared()
+        self._jobs = io
         # Decoded records, a subset of the durable ones (decoding costs ~50 us per read).
         self._decoded: dict[str, ClaimRecord] = {}
         self._batcher: Batcher[_Change] = Batcher(self._write, "checkpoint-group-commit")

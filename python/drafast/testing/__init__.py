@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from drafast.app.runner import Plugin
+from drafast.app.process import DriverProcess
 from drafast.app.settings import RunOptions, offline_options
 from drafast.driver import KubeletDriver
 from drafast.k8s import DirStore, allocated_claim
@@ -50,7 +50,7 @@ def plugin_options(root: Path, **kwargs: Any) -> RunOptions:
 
 @dataclass
 class PluginUnderTest:
-    plugin: Plugin
+    plugin: DriverProcess
     kubelet: KubeletClient
 
     @property
@@ -77,8 +77,9 @@ def claim_ref(obj: JSON) -> ClaimRef:
 async def running_plugin(
     opts: RunOptions, driver: KubeletDriver | None = None, *, register: bool = True
 ) -> AsyncIterator[PluginUnderTest]:
-    """Serve ``opts`` (with ``driver`` or the built-in one) until the block ends."""
-    plugin = Plugin(opts, driver)
+    """Serve ``opts`` (with ``driver`` or the one ``opts.driver`` names) until the block ends;
+    ``driver``'s ``name`` is the driver name unless ``opts.driver_name`` is set."""
+    plugin = DriverProcess(opts, driver)
     async with (
         plugin.running(),
         KubeletClient(registration_socket=plugin.server.paths.registration) as kubelet,

@@ -6,6 +6,7 @@ import pytest
 
 from drafast.cdi import ClaimSpecWriter
 from drafast.errors import CDIError
+from drafast.runtime.iojobs import IoJobs
 from drafast.types import (
     ContainerEdits,
     DeviceName,
@@ -40,8 +41,8 @@ def touch(p: Path) -> None:
     p.write_text("")
 
 
-async def test_names_and_ids_follow_the_go_helper(tmp_path: Path) -> None:
-    w = ClaimSpecWriter(tmp_path, "gpu.example.com", "gpu")
+async def test_names_and_ids_follow_the_go_helper(tmp_path: Path, io_jobs: IoJobs) -> None:
+    w = ClaimSpecWriter(tmp_path, "gpu.example.com", "gpu", io=io_jobs)
     p = prepared(
         dev("g0", ContainerEdits(env=("X=1",))),
         dev("g1"),
@@ -62,43 +63,45 @@ async def test_names_and_ids_follow_the_go_helper(tmp_path: Path) -> None:
     assert files(tmp_path) == []
 
 
-async def test_no_edits_no_spec(tmp_path: Path) -> None:
-    w = ClaimSpecWriter(tmp_path, "d.example.com", "c")
+async def test_no_edits_no_spec(tmp_path: Path, io_jobs: IoJobs) -> None:
+    w = ClaimSpecWriter(tmp_path, "d.example.com", "c", io=io_jobs)
     assert await w.write("u", prepared(dev("a"))) is None
     assert files(tmp_path) == []
 
 
-async def test_host_path_raises_min_version(tmp_path: Path) -> None:
-    w = ClaimSpecWriter(tmp_path, "d.example.com", "c")
+async def test_host_path_raises_min_version(tmp_path: Path, io_jobs: IoJobs) -> None:
+    w = ClaimSpecWriter(tmp_path, "d.example.com", "c", io=io_jobs)
     e = ContainerEdits(device_nodes=(DeviceNode(path="/dev/x", host_path="/dev/y"),))
     spec = load(await w.write("u", prepared(dev("a", e))))
     assert spec["cdiVersion"] == "0.5.0"
 
 
-async def test_invalid_edits_are_rejected_with_the_value(tmp_path: Path) -> None:
-    w = ClaimSpecWriter(tmp_path, "d.example.com", "c")
+async def test_invalid_edits_are_rejected_with_the_value(tmp_path: Path, io_jobs: IoJobs) -> None:
+    w = ClaimSpecWriter(tmp_path, "d.example.com", "c", io=io_jobs)
     with pytest.raises(CDIError, match="NOEQUALS"):
         await w.write("u", prepared(dev("a", ContainerEdits(env=("NOEQUALS",)))))
     with pytest.raises(CDIError):
-        ClaimSpecWriter(tmp_path, "d.example.com", "-bad")
+        ClaimSpecWriter(tmp_path, "d.example.com", "-bad", io=io_jobs)
 
 
-async def test_a_missing_cdi_directory_is_created(tmp_path: Path) -> None:
-    w = ClaimSpecWriter(tmp_path / "wiped" / "cdi", "d.example.com", "c")
+async def test_a_missing_cdi_directory_is_created(tmp_path: Path, io_jobs: IoJobs) -> None:
+    w = ClaimSpecWriter(tmp_path / "wiped" / "cdi", "d.example.com", "c", io=io_jobs)
     path = await w.write("u", prepared(dev("a", ContainerEdits(env=("A=1",)))))
     assert path == str(tmp_path / "wiped" / "cdi" / "k8s.d.example.com-c_u.json")
     assert load(path)["devices"][0]["containerEdits"] == {"env": ["A=1"]}
 
 
-async def test_an_uncreatable_cdi_directory_is_a_cdi_error(tmp_path: Path) -> None:
+async def test_an_uncreatable_cdi_directory_is_a_cdi_error(tmp_path: Path, io_jobs: IoJobs) -> None:
     touch(tmp_path / "file")
-    w = ClaimSpecWriter(tmp_path / "file" / "cdi", "d.example.com", "c")
+    w = ClaimSpecWriter(tmp_path / "file" / "cdi", "d.example.com", "c", io=io_jobs)
     with pytest.raises(CDIError, match=r"CDI directory .*file/cdi: cannot create"):
         await w.write("u", prepared(dev("a", ContainerEdits(env=("A=1",)))))
 
 
-def test_leftovers_of_interrupted_writes_are_removed_only_for_this_driver(tmp_path: Path) -> None:
-    w = ClaimSpecWriter(tmp_path, "d.example.com", "c")
+def test_leftovers_of_interrupted_writes_are_removed_only_for_this_driver(
+    tmp_path: Path, io_jobs: IoJobs
+) -> None:
+    w = ClaimSpecWriter(tmp_path, "d.example.com", "c", io=io_jobs)
     ours = ".k8s.d.example.com-c_u1.json.tmp.123.4"
     keep = [
         "k8s.d.example.com-c_u1.json",  # a live spec
@@ -109,4 +112,7 @@ def test_leftovers_of_interrupted_writes_are_removed_only_for_this_driver(tmp_pa
         (tmp_path / name).write_text("{}")
     assert w.remove_leftovers() == [ours]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(keep)
-    assert ClaimSpecWriter(tmp_path / "missing", "d.example.com", "c").remove_leftovers() == []
+    assert (
+        ClaimSpecWriter(tmp_path / "missing", "d.example.com", "c", io=io_jobs).remove_leftovers()
+        == []
+    )

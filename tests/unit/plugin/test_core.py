@@ -10,6 +10,7 @@ from drafast.config import PluginSettings
 from drafast.errors import ClaimNotFoundError, DeviceError
 from drafast.k8s import allocated_claim
 from drafast.plugin import PluginCore
+from drafast.runtime.iojobs import IoJobs
 from drafast.state import ClaimStore
 from drafast.types import (
     JSON,
@@ -101,7 +102,9 @@ class Driver:
         self.unprepared.append(ref.name)
 
 
-def make_core(tmp_path: Path, serialize: bool = False) -> tuple[PluginCore, Source, Driver]:
+def make_core(
+    tmp_path: Path, io: IoJobs, serialize: bool = False
+) -> tuple[PluginCore, Source, Driver]:
     settings = PluginSettings(
         driver_name=DriverName(DRIVER),
         node_name=NodeName("node"),
@@ -112,13 +115,19 @@ def make_core(tmp_path: Path, serialize: bool = False) -> tuple[PluginCore, Sour
     )
     src, drv = Source(), Driver()
     core = PluginCore(
-        settings, drv, src, ClaimStore(tmp_path), ClaimSpecWriter(tmp_path / "cdi", DRIVER, "t")
+        settings,
+        drv,
+        src,
+        ClaimStore(tmp_path, io=io),
+        ClaimSpecWriter(tmp_path / "cdi", DRIVER, "t", io=io),
     )
     return core, src, drv
 
 
-async def test_distinct_claims_run_concurrently_and_answers_use_base_names(tmp_path: Path) -> None:
-    core, src, drv = make_core(tmp_path)
+async def test_distinct_claims_run_concurrently_and_answers_use_base_names(
+    tmp_path: Path, io_jobs: IoJobs
+) -> None:
+    core, src, drv = make_core(tmp_path, io_jobs)
     refs = [src.add(f"c{i}") for i in range(10)]
     res = await core.prepare(refs)
     assert drv.max_active > 1 and src.max_in_flight > 1
@@ -130,15 +139,16 @@ async def test_distinct_claims_run_concurrently_and_answers_use_base_names(tmp_p
     assert core.store.commits < 10  # group commit
 
 
-async def test_serialize_option_runs_one_call_at_a_time(tmp_path: Path) -> None:
-    core, src, drv = make_core(tmp_path, serialize=True)
+async def test_serialize_option_runs_one_call_at_a_time(tmp_path: Path, io_jobs: IoJobs) -> None:
+    core, src, drv = make_core(tmp_path, io_jobs, serialize=True)
     refs = [src.add(f"c{i}") for i in range(6)]
     await asyncio.gather(*(core.prepare([r]) for r in refs))
     assert drv.max_active == 1
+    assert src.max_in_flight > 1  # the claim reads happen before the serial lock
 
 
-async def test_checkpoint_hit_skips_fetch_and_driver(tmp_path: Path) -> None:
-    core, src, drv = make_core(tmp_path)
+async def test_checkpoint_hit_skips_fetch_and_driver(tmp_path: Path, io_jobs: IoJobs) -> None:
+    core, src, drv = make_core(tmp_path, io_jobs)
     ref = src.add("c")
     first = await core.prepare([ref])
     gets = src.gets
@@ -146,8 +156,8 @@ async def test_checkpoint_hit_skips_fetch_and_driver(tmp_path: Path) -> None:
     assert src.gets == gets and drv.prepared == ["c"]
 
 
-async def test_failures_are_per_claim_values(tmp_path: Path) -> None:
-    core, src, drv = make_core(tmp_path)
+async def test_failures_are_per_claim_values(tmp_path: Path, io_jobs: IoJobs) -> None:
+    core, src, drv = make_core(tmp_path, io_jobs)
     ok, bad, boom = src.add("ok"), src.add("bad"), src.add("boom")
     drv.fail.add("bad")
     res = await core.prepare([ok, bad, boom])
@@ -157,15 +167,15 @@ async def test_failures_are_per_claim_values(tmp_path: Path) -> None:
     assert bad.uid not in core.store and ok.uid in core.store
 
 
-async def test_too_many_claims(tmp_path: Path) -> None:
-    core, _, _ = make_core(tmp_path)
+async def test_too_many_claims(tmp_path: Path, io_jobs: IoJobs) -> None:
+    core, _, _ = make_core(tmp_path, io_jobs)
     refs = [ClaimRef(namespace="ns", name=f"c{i}", uid=ClaimUID(f"u{i}")) for i in range(101)]
     res = await core.prepare(refs)
     assert len(res) == 101 and all("more than the limit of 100" in r.error for r in res.values())
 
 
-async def test_cancelled_call_still_checkpoints(tmp_path: Path) -> None:
-    core, src, drv = make_core(tmp_path)
+async def test_cancelled_call_still_checkpoints(tmp_path: Path, io_jobs: IoJobs) -> None:
+    core, src, drv = make_core(tmp_path, io_jobs)
     drv.delay = 0.1
     ref = src.add("c")
     call = asyncio.create_task(core.prepare([ref]))
@@ -179,8 +189,8 @@ async def test_cancelled_call_still_checkpoints(tmp_path: Path) -> None:
     assert again[ref.uid].error == "" and drv.prepared == ["c"]
 
 
-async def test_unprepare_removes_spec_and_record(tmp_path: Path) -> None:
-    core, src, drv = make_core(tmp_path)
+async def test_unprepare_removes_spec_and_record(tmp_path: Path, io_jobs: IoJobs) -> None:
+    core, src, drv = make_core(tmp_path, io_jobs)
     ref = src.add("c")
     await core.prepare([ref])
     assert core.cdi.path(ref.uid).exists()
@@ -193,12 +203,12 @@ async def test_unprepare_removes_spec_and_record(tmp_path: Path) -> None:
 
 
 async def test_a_failed_cdi_write_is_a_claim_error_and_the_retry_repairs_it(
-    tmp_path: Path,
+    tmp_path: Path, io_jobs: IoJobs
 ) -> None:
-    core, src, drv = make_core(tmp_path)
+    core, src, drv = make_core(tmp_path, io_jobs)
     blocker = tmp_path / "blocker"
     blocker.write_text("")  # the CDI dir cannot be created below a regular file
-    core.cdi = ClaimSpecWriter(blocker / "cdi", DRIVER, "t")
+    core.cdi = ClaimSpecWriter(blocker / "cdi", DRIVER, "t", io=io_jobs)
     ref = src.add("c")
     res = await core.prepare([ref])
     assert "cannot create" in res[ref.uid].error and str(blocker / "cdi") in res[ref.uid].error
@@ -209,21 +219,44 @@ async def test_a_failed_cdi_write_is_a_claim_error_and_the_retry_repairs_it(
     assert core.cdi.path(ref.uid).exists()
 
 
-async def test_a_failed_commit_is_a_claim_error_and_unprepare_cleans_the_spec(
-    tmp_path: Path,
+async def test_a_failed_commit_is_rolled_back_by_the_core_and_the_retry_succeeds(
+    tmp_path: Path, io_jobs: IoJobs
 ) -> None:
     state = tmp_path / "state"
     state.mkdir()
-    core, src, drv = make_core(tmp_path)
-    core.store = ClaimStore(state)
+    core, src, drv = make_core(tmp_path, io_jobs)
+    core.store = ClaimStore(state, io=io_jobs)
     state.rmdir()  # the next commit cannot create its temp file
     ref = src.add("c")
     res = await core.prepare([ref])
     assert "checkpoint.json" in res[ref.uid].error, res[ref.uid].error
     assert ref.uid not in core.store
-    assert core.cdi.path(ref.uid).exists()  # written alongside the failed commit
-    state.mkdir()
-    assert (await core.unprepare([ref]))[ref.uid].error == ""
+    # the core undid the driver's work and removed the spec before it answered
+    assert drv.prepared == ["c"] and drv.unprepared == ["c"]
     assert not core.cdi.path(ref.uid).exists()
-    assert (await core.prepare([ref]))[ref.uid].error == ""  # and the plugin still serves
-    assert drv.prepared == ["c", "c"]  # no record the first time: the retry prepared again
+    state.mkdir()
+    assert (await core.prepare([ref]))[ref.uid].error == ""  # the kubelet's retry
+    assert drv.prepared == ["c", "c"] and core.cdi.path(ref.uid).exists()
+    assert ref.uid in core.store
+    assert (await core.unprepare([ref]))[ref.uid].error == ""
+    assert drv.unprepared == ["c", "c"] and not core.cdi.path(ref.uid).exists()
+
+
+async def test_a_failing_rollback_is_noted_on_the_claim_error(
+    tmp_path: Path, io_jobs: IoJobs
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    core, src, drv = make_core(tmp_path, io_jobs)
+    core.store = ClaimStore(state, io=io_jobs)
+    state.rmdir()
+    ref = src.add("c")
+
+    async def broken_unprepare(ref: ClaimRef, prepared: PreparedClaim) -> None:
+        raise DeviceError(f"{ref}: cannot release")
+
+    drv.unprepare = broken_unprepare  # type: ignore[method-assign]
+    res = await core.prepare([ref])
+    assert "checkpoint.json" in res[ref.uid].error
+    assert "rollback failed: driver unprepare: claim ns/c" in res[ref.uid].error
+    assert not core.cdi.path(ref.uid).exists()  # the spec goes even so

@@ -81,10 +81,6 @@ def test_one_instance_serves_event_loops_one_after_another(tmp_path: Path) -> No
     jobs.close()
 
 
-def test_the_shared_instance_is_one_per_process() -> None:
-    assert IoJobs.shared() is IoJobs.shared()
-
-
 def test_loops_in_two_threads_share_one_worker(tmp_path: Path) -> None:
     """Each outcome reaches the loop that submitted the job, whichever loop collects it."""
     import threading

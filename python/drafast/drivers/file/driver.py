@@ -7,12 +7,14 @@ import logging
 import os
 import stat
 from collections.abc import Awaitable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from drafast.drivers.file.lines import TEMP_MARK, ClaimLines
 from drafast.drivers.file.naming import device_name_for
+from drafast.drivers.file.settings import FileDriverSettings
+from drafast.drivers.file.state import FileClaimState
 from drafast.errors import ConfigError, DeviceError
+from drafast.runtime.iojobs import IoJobs
 from drafast.types import (
     Claim,
     ClaimRef,
@@ -36,20 +38,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DRIVER_NAME = DriverName("file.drafast.dev")
 MAX_ATTRIBUTE_LENGTH = 64  # resource.k8s.io limit for string attribute values
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FileDriverSettings:
-    node_name: NodeName
-    resource_dir: Path
-    driver_name: DriverName = DEFAULT_DRIVER_NAME
-    shared: bool = False
-    """Publish files as multi-allocatable devices (``allowMultipleAllocations``), so separate
-    claims -- each allocation with its own share ID -- can get the same file."""
-    durable_writes: bool = False
-    """fsync each rewritten file before its rename. Off by default: the rename alone keeps the
-    file whole across a process crash, and after a power loss :meth:`FileDriver.restore`
-    rewrites every file from the (always durable) claim checkpoint before the first call."""
 
 
 def env_name(device: str) -> str:
@@ -92,16 +80,25 @@ class FileDriver:
 
     cdi_class = "file"
 
-    def __init__(self, settings: FileDriverSettings) -> None:
+    def __init__(
+        self,
+        settings: FileDriverSettings,
+        *,
+        node_name: NodeName,
+        io: IoJobs,
+        driver_name: DriverName = DEFAULT_DRIVER_NAME,
+    ) -> None:
         self.settings = settings
-        self.pool = PoolName(settings.node_name)
+        self.node_name = node_name
+        self.driver_name = driver_name
+        self.pool = PoolName(node_name)
         self._files: dict[DeviceName, Path] = {}
-        self._lines = ClaimLines(durable=settings.durable_writes)
+        self._lines = ClaimLines(io, durable=settings.durable_writes)
         self._started = False
 
     @property
     def name(self) -> DriverName:
-        return self.settings.driver_name
+        return self.driver_name
 
     # ------------------------------------------------------------------ publishing
 
@@ -115,7 +112,9 @@ class FileDriver:
                     "attribute too long to publish",
                     extra={"device": name, "attribute": key, "length": len(value)},
                 )
-        return Device(name=name, attributes=attrs, allow_multiple_allocations=self.settings.shared)
+        return Device(
+            name=name, attributes=attrs, allow_multiple_allocations=self.settings.shared_files
+        )
 
     async def discover(self) -> DriverResources:
         if not self._started:  # first scan of this process: nothing of ours is in flight yet
@@ -123,7 +122,7 @@ class FileDriver:
             await asyncio.to_thread(_remove_stale_temp_files, self.settings.resource_dir)
         self._files = await asyncio.to_thread(_scan, self.settings.resource_dir)
         devices = tuple(self._device(n, p) for n, p in self._files.items())
-        pool = Pool(slices=(Slice(devices=devices),), node_name=self.settings.node_name)
+        pool = Pool(slices=(Slice(devices=devices),), node_name=self.node_name)
         return DriverResources(pools={self.pool: pool})
 
     async def health(self) -> Sequence[DeviceHealth]:
@@ -196,7 +195,8 @@ class FileDriver:
                 *(self._lines.drop_claim(p, claim.ref.uid) for p in paths), return_exceptions=True
             )
             raise
-        return PreparedClaim(devices=tuple(devices), state={"files": paths, "lines": lines})
+        state = FileClaimState(files=tuple(paths), lines=tuple(lines))
+        return PreparedClaim(devices=tuple(devices), state=state.to_json())
 
     async def restore(self, prepared: Sequence[tuple[ClaimRef, PreparedClaim]]) -> None:
         """Make every file hold exactly the lines of the checkpointed claims: repairs what a
@@ -210,8 +210,9 @@ class FileDriver:
         for path in self._files.values():
             wanted[path] = {}
         for ref, claim in prepared:
-            for f in claim.state.get("files", []):
-                wanted.setdefault(Path(f), {})[ref.uid] = list(claim.state.get("lines", []))
+            state = FileClaimState.from_json(claim.state)
+            for f in state.files:
+                wanted.setdefault(Path(f), {})[ref.uid] = list(state.lines)
         for path, claims in wanted.items():
             try:
                 await self._lines.restore(path, claims)
@@ -219,7 +220,7 @@ class FileDriver:
                 log.error("cannot restore file contents", extra={"error": str(err)})
 
     async def unprepare(self, ref: ClaimRef, prepared: PreparedClaim) -> None:
-        files = prepared.state.get("files", [])
+        files = FileClaimState.from_json(prepared.state).files
         await _each(self._lines.drop_claim(f, ref.uid) for f in files)
 
 

@@ -22,10 +22,10 @@ TEMP_MARK = ".drafast-tmp."  # temp files: .<name><TEMP_MARK><pid>.<n> (see rust
 class ClaimLines:
     """Serializes and coalesces the rewrites of each file."""
 
-    def __init__(self, durable: bool = True) -> None:
+    def __init__(self, io: IoJobs, *, durable: bool = True) -> None:
         self.durable = durable
         self._batchers: dict[str, Batcher[tuple[str, list[str]]]] = {}
-        self._jobs = IoJobs.shared()
+        self._jobs = io
 
     def _batcher(self, path: str | Path) -> Batcher[tuple[str, list[str]]]:
         name = os.fspath(path)

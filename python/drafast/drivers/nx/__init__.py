@@ -5,16 +5,37 @@ root; the driver publishes it with its capabilities and credits, exclusive by de
 with consumable credits, and prepares claims as the ``/dev/crypto/nx-gzip`` device node plus
 environment from the strict opaque ``NxConfig``.
 
-Imports drafast.driver's contracts' types, errors, drafast.state (to read the checkpoint) and
-drafast._native; never another driver, grpc, kubernetes or the plugin core.
+Imports the contracts (drafast.driver, drafast.types, drafast.config, drafast.errors) and
+drafast._native; never another driver, the plugin core, drafast.state or an edge.
 """
 
-from drafast.drivers.nx.config import API_VERSION, KIND, NxConfig, parse_config
-from drafast.drivers.nx.driver import DEFAULT_DRIVER_NAME, NxDriver, NxDriverSettings
+from __future__ import annotations
+
+from drafast.driver import DriverContext, DriverKind
+from drafast.drivers.nx.config import API_VERSION, CONFIG_KIND, NxConfig, parse_config
+from drafast.drivers.nx.driver import DEFAULT_DRIVER_NAME, NxDriver
 from drafast.drivers.nx.inventory import DEVICE_PATH, Sharing
+from drafast.drivers.nx.settings import NxDriverSettings
+from drafast.errors import ConfigError
+
+
+def build(settings: NxDriverSettings, ctx: DriverContext) -> NxDriver:
+    if ctx.node_name is None:
+        raise ConfigError("the nx driver runs only as a node plugin (--role node)")
+    return NxDriver(settings, node_name=ctx.node_name, driver_name=ctx.driver_name)
+
+
+KIND = DriverKind(
+    name="nx",
+    default_driver_name=DEFAULT_DRIVER_NAME,
+    settings=NxDriverSettings,
+    build=build,
+    description="IBM Power NX-gzip compression accelerators",
+)
 
 __all__ = [
     "API_VERSION",
+    "CONFIG_KIND",
     "DEFAULT_DRIVER_NAME",
     "DEVICE_PATH",
     "KIND",

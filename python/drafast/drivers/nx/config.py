@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from drafast.errors import ConfigError
 
 API_VERSION = "nx.drafast.dev/v1alpha1"
-KIND = "NxConfig"
+CONFIG_KIND = "NxConfig"
 
 
 class Strategy(enum.StrEnum):
@@ -90,9 +90,9 @@ def parse_config(parameters: Any) -> NxConfig:
     if doc["apiVersion"] != API_VERSION:
         raise ConfigError(f"apiVersion: expected {API_VERSION}, got {doc['apiVersion']!r}")
     if "kind" not in doc:
-        raise ConfigError(f"kind: required ({KIND})")
-    if doc["kind"] != KIND:
-        raise ConfigError(f"kind: expected {KIND}, got {doc['kind']!r}")
+        raise ConfigError(f"kind: required ({CONFIG_KIND})")
+    if doc["kind"] != CONFIG_KIND:
+        raise ConfigError(f"kind: expected {CONFIG_KIND}, got {doc['kind']!r}")
     if doc.get("sharing") is None:
         return NxConfig()
     sharing = _fields(

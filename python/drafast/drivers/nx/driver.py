@@ -3,16 +3,14 @@ containers as the ``/dev/crypto/nx-gzip`` device node plus environment variables
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from drafast import _native
 from drafast.drivers.nx.config import NxConfig, parse_config
-from drafast.drivers.nx.holds import STATE_KEY, Holds, holds_of
+from drafast.drivers.nx.holds import Holds
 from drafast.drivers.nx.inventory import (
     DEFAULT_SHARES,
     DEVICE_PATH,
@@ -22,6 +20,8 @@ from drafast.drivers.nx.inventory import (
     inventory,
     probe_host,
 )
+from drafast.drivers.nx.settings import NxDriverSettings
+from drafast.drivers.nx.state import NxClaimState
 from drafast.errors import ClaimError, ConfigError, DeviceError
 from drafast.types import (
     AllocatedDevice,
@@ -54,23 +54,6 @@ _SUFFIX: dict[str | None, int] = {
 }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NxDriverSettings:
-    node_name: NodeName
-    host_root: Path = Path("/")
-    """Where the host's ``/sys``, ``/proc`` and ``/dev`` are visible (``/`` on the host)."""
-    driver_name: DriverName = DEFAULT_DRIVER_NAME
-    sharing: Sharing = Sharing.EXCLUSIVE
-    max_shares: int | None = None
-    """Cap on the credits published per accelerator (shared mode: claims share them; default:
-    what the probe reports, else 16)."""
-    state_dir: Path | None = None
-    """The plugin's checkpoint directory, read to tell a hold of a failed prepare (not in it)
-    from a live one; None: holds are only dropped by unprepare."""
-    stale_hold_seconds: float = 30.0
-    """A hold not in the checkpoint after this long belongs to a failed prepare."""
-
-
 def whole_quantity(value: str) -> int | None:
     """A Kubernetes quantity that is a whole number (``"2"``, ``"1k"``), else None."""
     m = _QUANTITY.match(value)
@@ -83,18 +66,26 @@ class NxDriver:
 
     cdi_class = "nx"
 
-    def __init__(self, settings: NxDriverSettings) -> None:
+    def __init__(
+        self,
+        settings: NxDriverSettings,
+        *,
+        node_name: NodeName,
+        driver_name: DriverName = DEFAULT_DRIVER_NAME,
+    ) -> None:
         if settings.max_shares is not None and settings.max_shares < 1:
             raise ConfigError(f"nx max shares {settings.max_shares}: must be at least 1")
         self.settings = settings
-        self.pool = PoolName(settings.node_name)
+        self.node_name = node_name
+        self.driver_name = driver_name
+        self.pool = PoolName(node_name)
         self._inventory = Inventory(accelerators={}, reason="not probed yet")
-        self._holds = Holds(state_dir=settings.state_dir, stale_after=settings.stale_hold_seconds)
+        self._holds = Holds()
         self._logged: tuple[str, tuple[DeviceName, ...]] | None = None
 
     @property
     def name(self) -> DriverName:
-        return self.settings.driver_name
+        return self.driver_name
 
     @property
     def shared(self) -> bool:
@@ -140,7 +131,7 @@ class NxDriver:
     async def discover(self) -> DriverResources:
         inv = await self._probe()
         devices = tuple(a.device(self.settings.sharing) for a in inv.accelerators.values())
-        pool = Pool(slices=(Slice(devices=devices),), node_name=self.settings.node_name)
+        pool = Pool(slices=(Slice(devices=devices),), node_name=self.node_name)
         return DriverResources(pools={self.pool: pool})
 
     async def health(self) -> Sequence[DeviceHealth]:
@@ -243,21 +234,12 @@ class NxDriver:
         )
         return ContainerEdits(env=tuple(env), device_nodes=(node,))
 
-    async def _hold(self, ref: ClaimRef, wants: dict[DeviceName, int]) -> None:
+    def _hold(self, ref: ClaimRef, wants: dict[DeviceName, int]) -> None:
         """Take the accelerators for the claim, or fail it: exclusive mode admits one claim per
-        accelerator, shared mode no more credits than published."""
-
-        def problems() -> list[str]:
-            capacity = {n: a.credits for n, a in self._inventory.accelerators.items()}
-            return self._holds.conflicts(ref, wants, capacity, exclusive=not self.shared)
-
-        if problems():
-            # Maybe a hold of a prepare that failed after this driver's step: check the record.
-            checkpointed = await asyncio.to_thread(self._holds.checkpointed_uids)
-            if checkpointed is not None:
-                self._holds.drop_stale(checkpointed)
-        # From here to acquire: no await, so no other prepare can slip in between.
-        found = problems()
+        accelerator, shared mode no more credits than published. Synchronous: no other prepare
+        can slip in between the check and the hold."""
+        capacity = {n: a.credits for n, a in self._inventory.accelerators.items()}
+        found = self._holds.conflicts(ref, wants, capacity, exclusive=not self.shared)
         if found:
             raise DeviceError(f"{ref}: {'; '.join(found)}")
         self._holds.acquire(ref, wants)
@@ -280,11 +262,9 @@ class NxDriver:
                     share_id=alloc.share_id,
                 )
             )
-        await self._hold(claim.ref, wants)
-        return PreparedClaim(
-            devices=tuple(devices),
-            state={STATE_KEY: dict(wants), "sharing": str(self.settings.sharing)},
-        )
+        self._hold(claim.ref, wants)
+        state = NxClaimState(holds=wants, sharing=self.settings.sharing)
+        return PreparedClaim(devices=tuple(devices), state=state.to_json())
 
     async def unprepare(self, ref: ClaimRef, prepared: PreparedClaim) -> None:
         self._holds.release(ref.uid)
@@ -292,4 +272,4 @@ class NxDriver:
     async def restore(self, prepared: Sequence[tuple[ClaimRef, PreparedClaim]]) -> None:
         """At start: the claims prepared before a restart hold their accelerators again."""
         for ref, claim in prepared:
-            self._holds.restore(ref, holds_of(claim))
+            self._holds.restore(ref, NxClaimState.from_json(claim.state).holds)

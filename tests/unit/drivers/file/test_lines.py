@@ -6,6 +6,7 @@ import pytest
 from drafast import _native
 from drafast.drivers.file.lines import ClaimLines
 from drafast.errors import DeviceError
+from drafast.runtime.iojobs import IoJobs
 
 
 def rewrite(path: Path, changes: dict[str, list[str]], durable: bool, exact: bool = False) -> bool:
@@ -30,10 +31,12 @@ def test_rewrite_of_missing_file(tmp_path: Path) -> None:
         rewrite(tmp_path / "gone", {"u1": ["x claim=u1"]}, durable=True)
 
 
-async def test_concurrent_claims_on_one_file_do_not_clobber(tmp_path: Path) -> None:
+async def test_concurrent_claims_on_one_file_do_not_clobber(
+    tmp_path: Path, io_jobs: IoJobs
+) -> None:
     f = tmp_path / "f"
     f.write_text("")
-    lines = ClaimLines(durable=False)
+    lines = ClaimLines(io_jobs, durable=False)
     await asyncio.gather(*(lines.set_claim(f, f"u{i}", [f"ns/p{i} claim=u{i}"]) for i in range(50)))
     assert sorted(f.read_text().splitlines()) == sorted(f"ns/p{i} claim=u{i}" for i in range(50))
     await asyncio.gather(*(lines.drop_claim(f, f"u{i}") for i in range(0, 50, 2)))

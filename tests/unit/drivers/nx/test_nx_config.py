@@ -2,11 +2,11 @@ from typing import Any
 
 import pytest
 
-from drafast.drivers.nx import API_VERSION, KIND, NxConfig, parse_config
+from drafast.drivers.nx import API_VERSION, CONFIG_KIND, NxConfig, parse_config
 from drafast.drivers.nx.config import Interval, Strategy
 from drafast.errors import ConfigError
 
-HEAD = {"apiVersion": API_VERSION, "kind": KIND}
+HEAD = {"apiVersion": API_VERSION, "kind": CONFIG_KIND}
 
 
 def test_defaults_without_sharing() -> None:
@@ -59,9 +59,9 @@ def test_space_partitioning() -> None:
     ("doc", "message"),
     [
         ({}, "apiVersion: required (nx.drafast.dev/v1alpha1)"),
-        ({"kind": KIND}, "apiVersion: required"),
+        ({"kind": CONFIG_KIND}, "apiVersion: required"),
         (
-            {"apiVersion": "nx.drafast.dev/v1", "kind": KIND},
+            {"apiVersion": "nx.drafast.dev/v1", "kind": CONFIG_KIND},
             "apiVersion: expected nx.drafast.dev/v1alpha1, got 'nx.drafast.dev/v1'",
         ),
         ({"apiVersion": API_VERSION}, "kind: required (NxConfig)"),

@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 from nx_fixture import trees
 
-from drafast import _native
 from drafast.driver import HealthSource, KubeletDriver, RestoringDriver
 from drafast.drivers.nx import NxDriver, NxDriverSettings, Sharing
 from drafast.drivers.nx.driver import whole_quantity
-from drafast.errors import ClaimError, ConfigError, DeviceError
+from drafast.errors import ClaimError, ConfigError, DeviceError, DriverStateError
 from drafast.types import (
     AllocatedDevice,
     Claim,
@@ -28,13 +27,14 @@ from drafast.types import (
     NodeName,
     OpaqueConfig,
     PoolName,
+    PreparedClaim,
 )
 
 NX_CONFIG = {"apiVersion": "nx.drafast.dev/v1alpha1", "kind": "NxConfig"}
 
 
 def driver(root: Path, **kw: Any) -> NxDriver:
-    return NxDriver(NxDriverSettings(node_name=NodeName("node-1"), host_root=root, **kw))
+    return NxDriver(NxDriverSettings(host_root=root, **kw), node_name=NodeName("node-1"))
 
 
 def claim(
@@ -135,7 +135,7 @@ async def test_prepare_gives_the_device_node_and_env(lpar: Path) -> None:
         "NX_DEVICE_SHARING_STRATEGY=TimeSlicing",
         "NX_DEVICE_TIMESLICE_INTERVAL=Default",
     )
-    assert prepared.state == {"holds": {"nx-gzip": 0}, "sharing": "exclusive"}
+    assert prepared.state == {"v": 1, "holds": {"nx-gzip": 0}, "sharing": "exclusive"}
 
 
 async def test_host_root_slash_means_no_host_path(lpar: Path) -> None:
@@ -254,26 +254,28 @@ async def test_restore_brings_back_holds(lpar: Path) -> None:
         await fresh.prepare(claim(2))
 
 
-async def test_a_hold_left_by_a_failed_prepare_is_dropped(lpar: Path, tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    state.mkdir()
-    d = driver(lpar, state_dir=state, stale_hold_seconds=0.0)
-    await d.prepare(claim(1))  # the core then failed to checkpoint it: not in the checkpoint
-    _native.Checkpoint(str(state / "checkpoint.json")).commit([("other", b"{}")], [])
-    await d.prepare(claim(2))  # claim 1's hold was stale
-    # but a checkpointed holder is never dropped
-    _native.Checkpoint(str(state / "checkpoint.json")).commit([("uid-2", b"{}")], [])
-    with pytest.raises(DeviceError, match="in use by claim ns/c2"):
-        await d.prepare(claim(3))
-
-
-async def test_a_fresh_hold_is_kept_even_if_not_checkpointed_yet(
-    lpar: Path, tmp_path: Path
-) -> None:
-    d = driver(lpar, state_dir=tmp_path)  # no checkpoint file at all
-    await d.prepare(claim(1))
+async def test_unprepare_of_a_rolled_back_prepare_frees_the_accelerator(lpar: Path) -> None:
+    """What the core does when the checkpoint commit fails after prepare: unprepare."""
+    d = driver(lpar)
+    first = await d.prepare(claim(1))
     with pytest.raises(DeviceError, match="in use by claim ns/c1"):
         await d.prepare(claim(2))
+    await d.unprepare(claim(1).ref, first)
+    await d.prepare(claim(2))
+
+
+async def test_driver_state_is_versioned(lpar: Path) -> None:
+    d = driver(lpar)
+    prepared = await d.prepare(claim(1))
+    assert prepared.state == {"v": 1, "holds": {"nx-gzip": 0}, "sharing": "exclusive"}
+    old = PreparedClaim(devices=prepared.devices, state={"holds": {"nx-gzip": 0}})
+    fresh = driver(lpar)
+    await fresh.restore([(claim(1).ref, old)])  # written before the version field: read as 1
+    with pytest.raises(DeviceError, match="in use by claim ns/c1"):
+        await fresh.prepare(claim(2))
+    newer = PreparedClaim(devices=prepared.devices, state={**prepared.state, "v": 2})
+    with pytest.raises(DriverStateError, match="nx driver state version 2: this drafast reads"):
+        await driver(lpar).restore([(claim(1).ref, newer)])
 
 
 async def test_unknown_device_or_pool(lpar: Path) -> None:

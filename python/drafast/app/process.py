@@ -1,0 +1,233 @@
+"""One ``drafast run`` process: build the object graph for a role, then serve until stopped.
+
+``node``: ops server, publisher (pools owned by this Node), health, driver loops, kubelet plugin.
+``controller``: ops server, Lease (leader election; losing it stops the process), publisher
+(pools with no Node owner), driver loops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from drafast.app import schema
+from drafast.app.cluster import open_cluster
+from drafast.app.components import (
+    Component,
+    DriverLoop,
+    HealthReporter,
+    KubeletPlugin,
+    OpsComponent,
+    Publisher,
+)
+from drafast.app.drivers import find_kind
+from drafast.app.lifecycle import running
+from drafast.app.ops import OpsServer, Probes, socket_liveness
+from drafast.app.settings import Role, RunOptions, driver_settings
+from drafast.cdi import ClaimSpecWriter
+from drafast.config import KubeletSettings, PluginSettings
+from drafast.driver import DriverContext, KubeletDriver, ResourceSource, Runnable
+from drafast.errors import ConfigError
+from drafast.kubelet import KubeletServer
+from drafast.plugin import HealthBoard, PluginCore
+from drafast.runtime.iojobs import PROCESS_THREADS, IoJobs
+from drafast.runtime.metrics import Metrics
+from drafast.state import ClaimStore
+from drafast.types import DriverName, NodeName
+
+log = logging.getLogger(__name__)
+
+
+def drafast_version() -> str:
+    try:
+        return version("drafast")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class DriverProcess:
+    """One running driver in one role. ``driver`` overrides the one ``opts.driver`` names (a
+    driver object of your own, e.g. in tests); its ``name`` is the driver name unless
+    ``opts.driver_name`` says otherwise, and the two must then agree."""
+
+    def __init__(
+        self, opts: RunOptions, driver: Any | None = None, *, io: IoJobs | None = None
+    ) -> None:
+        name = opts.driver_name
+        if driver is None:
+            kind = find_kind(opts.driver)
+            name = name or kind.default_driver_name
+        else:
+            own = str(getattr(driver, "name", "") or "")
+            if name and own and own != name:
+                raise ConfigError(f"driver reports name {own!r} but runs as {name!r}")
+            name = name or own
+        if not name:
+            raise ConfigError("no driver name: set --driver-name")
+        self.opts = opts = _with_name(opts, name)
+        self.role = Role(opts.role)
+        self._owns_io = io is None
+        self.io = io or IoJobs("drafast-io", PROCESS_THREADS)
+        self.metrics = Metrics(name)
+        node = NodeName(opts.node_name) if self.role is Role.NODE else None
+        self.cluster = open_cluster(
+            opts.cluster, opts.kubeconfig, name, node, self.metrics, context=opts.context
+        )
+        if driver is None:
+            ctx = DriverContext(
+                driver_name=DriverName(name),
+                node_name=node,
+                role="node" if self.role is Role.NODE else "controller",
+                io=self.io,
+                claim_status=self.cluster.claim_status,
+                node_labels=self.cluster.node_labels,
+                allocated_claims=self.cluster.allocated_claims,
+            )
+            driver = kind.build(driver_settings(opts, kind), ctx)
+        self.driver = driver
+        self.health = HealthBoard()
+        self.publisher: Publisher | None = None
+        if isinstance(driver, ResourceSource):
+            self.publisher = Publisher(driver, self.cluster, opts.resync_seconds)
+        self.ops: OpsServer | None = None
+        self.components = (
+            self._node_components() if self.role is Role.NODE else self._controller_components()
+        )
+
+    # ------------------------------------------------------------------ node role
+
+    def _node_components(self) -> list[Component]:
+        opts = self.opts
+        if not isinstance(self.driver, KubeletDriver):
+            raise ConfigError(f"driver {opts.driver_name} cannot run as a node plugin")
+        self.store = ClaimStore(_plugin_dir(opts), io=self.io, metrics=self.metrics)
+        self.cdi = ClaimSpecWriter(
+            opts.cdi_dir, opts.driver_name, self.driver.cdi_class, io=self.io
+        )
+        self.core = PluginCore(
+            PluginSettings(
+                driver_name=DriverName(opts.driver_name),
+                node_name=NodeName(opts.node_name),
+                state_dir=opts.plugin_path,
+                cdi_dir=opts.cdi_dir,
+                serialize=opts.serialize,
+            ),
+            self.driver,
+            self.cluster.claims,
+            self.store,
+            self.cdi,
+            metrics=self.metrics,
+        )
+        self.server = KubeletServer(
+            KubeletSettings(
+                driver_name=DriverName(opts.driver_name),
+                plugin_dir=opts.plugin_path,
+                registry_dir=opts.registry_dir,
+                pod_uid=opts.pod_uid,
+                shutdown_grace_seconds=opts.grace_seconds,
+            ),
+            self.core,
+            self.health,
+        )
+        parts: list[Component] = []
+        if opts.bind_address:
+            live = socket_liveness(self.server.paths.registration, self.server.paths.dra)
+            self.ops = OpsServer(opts.bind_address, Probes(live, self._node_ready), self.metrics)
+            parts.append(OpsComponent(self.ops))
+        if self.publisher is not None:
+            parts.append(self.publisher)
+        publisher = self.publisher
+        parts.append(
+            HealthReporter(
+                self.driver,
+                self.health,
+                lambda: publisher.resources if publisher else None,
+                opts.health_poll_seconds,
+            )
+        )
+        if isinstance(self.driver, Runnable):
+            parts.append(DriverLoop(self.driver))
+        parts.append(KubeletPlugin(self.core, self.server, self.cdi, opts.grace_seconds))
+        return parts
+
+    async def _node_ready(self) -> str | None:
+        if not self.server.registration.registered:
+            return "not registered with the kubelet yet"
+        if not self.cluster.published:
+            return "ResourceSlices not published yet"
+        return None
+
+    # ------------------------------------------------------------------ controller role
+
+    def _controller_components(self) -> list[Component]:
+        opts = self.opts
+        parts: list[Component] = []
+        if opts.bind_address:
+            self.ops = OpsServer(
+                opts.bind_address, Probes(_always_live, self._controller_ready), self.metrics
+            )
+            parts.append(OpsComponent(self.ops))
+        parts.extend(self.cluster.leader_election(opts))
+        if self.publisher is not None:
+            parts.append(self.publisher)
+        if isinstance(self.driver, Runnable):
+            parts.append(DriverLoop(self.driver))
+        if len(parts) <= 1 + bool(self.ops):
+            raise ConfigError(f"driver {opts.driver_name} has nothing to do as a controller")
+        return parts
+
+    async def _controller_ready(self) -> str | None:
+        if self.publisher is not None and not self.cluster.published:
+            return "ResourceSlices not published yet"
+        return None
+
+    # ------------------------------------------------------------------ life cycle
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[DriverProcess]:
+        """Serve until the block exits; then stop in reverse order and clean up."""
+        log.info(
+            "drafast starting",
+            extra={
+                "version": drafast_version(),
+                "driver": self.opts.driver,
+                "settings": schema.describe(self.opts),
+            },
+        )
+        try:
+            async with running(self.components):
+                log.info(
+                    "serving",
+                    extra={"driver": self.opts.driver_name, "role": str(self.role)},
+                )
+                yield self
+        finally:
+            if self._owns_io:
+                self.io.close()
+            log.info("stopped", extra={"driver": self.opts.driver_name})
+
+
+async def _always_live() -> str | None:
+    return None
+
+
+def _with_name(opts: RunOptions, name: str) -> RunOptions:
+    from dataclasses import replace
+
+    return opts if opts.driver_name == name else replace(opts, driver_name=name)
+
+
+def _plugin_dir(opts: RunOptions) -> Any:
+    path = opts.plugin_path
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(f"--plugin-dir {path}: not a directory") from None
+    except OSError as err:
+        raise ConfigError(f"--plugin-dir {path}: cannot create: {err.strerror}") from err
+    if not path.is_dir():
+        raise ConfigError(f"--plugin-dir {path}: not a directory")
+    return path
