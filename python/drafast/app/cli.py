@@ -90,18 +90,23 @@ def run_async(coro: Coroutine[Any, Any, int]) -> int:
     return uvloop.run(coro)
 
 
+def _command(args: argparse.Namespace) -> int:
+    if args.command == "run":
+        return _run(args)
+    if args.command == "demo":
+        from drafast.app.demo import run_demo
+
+        return run_async(run_demo(keep=args.keep))
+    from drafast.app.kubelet_cmd import run_kubelet_command
+
+    return run_async(run_kubelet_command(args))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = parse(argv)
-        if args.command == "run":
-            return _run(args)
-        if args.command == "demo":
-            from drafast.app.demo import run_demo
-
-            return run_async(run_demo(keep=args.keep))
-        from drafast.app.kubelet_cmd import run_kubelet_command
-
-        return run_async(run_kubelet_command(args))
+        code = _command(parse(argv))
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
     except DrafastError as err:
         print(f"drafast: error: {err}", file=sys.stderr)
         return 2

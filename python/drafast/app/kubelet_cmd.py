@@ -65,7 +65,19 @@ def _client(args: argparse.Namespace) -> KubeletClient:
         reg = args.registry_dir / f"{args.driver}-reg.sock"
     if reg is None and args.dra_socket is None:
         raise ConfigError("give --registration-socket, --driver or --dra-socket")
+    if args.dra_socket is not None:
+        _check_socket("DRA socket", args.dra_socket)
+    else:
+        _check_socket("registration socket", reg)
     return KubeletClient(registration_socket=reg, dra_socket=args.dra_socket)
+
+
+def _check_socket(what: str, path: Path) -> None:
+    """Name the socket when there is none (gRPC would only say DEADLINE_EXCEEDED or
+    UNAVAILABLE after its retries)."""
+    if not path.is_socket():
+        state = "is not a socket" if path.exists() else "does not exist"
+        raise ConfigError(f"{what} {path} {state}: is the plugin running?")
 
 
 async def run_kubelet_command(args: argparse.Namespace) -> int:

@@ -29,7 +29,7 @@ from drafast.app.ops import OpsServer, Probes, socket_liveness
 from drafast.app.settings import Role, RunOptions, driver_settings
 from drafast.cdi import ClaimSpecWriter
 from drafast.config import KubeletSettings, PluginSettings
-from drafast.driver import DriverContext, KubeletDriver, ResourceSource, Runnable
+from drafast.driver import DriverContext, DriverKind, KubeletDriver, ResourceSource, Runnable
 from drafast.errors import ConfigError
 from drafast.kubelet import KubeletServer
 from drafast.plugin import HealthBoard, PluginCore
@@ -49,16 +49,21 @@ def drafast_version() -> str:
 
 
 class DriverProcess:
-    """One running driver in one role. ``driver`` overrides the one ``opts.driver`` names (a
-    driver object of your own, e.g. in tests); its ``name`` is the driver name unless
-    ``opts.driver_name`` says otherwise, and the two must then agree."""
+    """One running driver in one role, built from ``kind`` (default: the one ``opts.driver``
+    names). ``driver`` instead hands in a driver object of your own (tests); its ``name`` is the
+    driver name unless ``opts.driver_name`` says otherwise, and the two must then agree."""
 
     def __init__(
-        self, opts: RunOptions, driver: Any | None = None, *, io: IoJobs | None = None
+        self,
+        opts: RunOptions,
+        driver: Any | None = None,
+        *,
+        kind: DriverKind[Any] | None = None,
+        io: IoJobs | None = None,
     ) -> None:
         name = opts.driver_name
         if driver is None:
-            kind = find_kind(opts.driver)
+            kind = kind or find_kind(opts.driver)
             name = name or kind.default_driver_name
         else:
             own = str(getattr(driver, "name", "") or "")
@@ -86,6 +91,7 @@ class DriverProcess:
                 node_labels=self.cluster.node_labels,
                 allocated_claims=self.cluster.allocated_claims,
             )
+            assert kind is not None
             driver = kind.build(driver_settings(opts, kind), ctx)
         self.driver = driver
         self.health = HealthBoard()

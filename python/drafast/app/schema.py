@@ -128,7 +128,8 @@ def _convert(s: Setting, raw: Any) -> Any:
         try:
             return t(str(raw))
         except ValueError:
-            words = " or ".join(str(m) for m in t)
+            names = [str(m) for m in t]
+            words = " or ".join(names) if len(names) == 2 else "one of " + ", ".join(names)
             raise ConfigError(f"{flag} {raw!r}: expected {words}") from None
     if t is int:
         try:

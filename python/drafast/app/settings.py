@@ -95,7 +95,7 @@ class RunOptions:
         None,
         flag="--plugin-dir",
         env="PLUGIN_DIR",
-        help="DRA socket + checkpoint dir [default /var/lib/kubelet/plugins/<driver name>]",
+        help="DRA socket + checkpoint dir (default: /var/lib/kubelet/plugins/<driver name>)",
     )
     registry_dir: Path = setting(
         KUBELET_REGISTRY_DIR,

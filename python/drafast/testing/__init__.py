@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from drafast.app.process import DriverProcess
 from drafast.app.settings import RunOptions, offline_options
-from drafast.driver import KubeletDriver
+from drafast.driver import DriverKind, KubeletDriver
 from drafast.k8s import DirStore, allocated_claim
 from drafast.kubelet.client import KubeletClient
 from drafast.testing.process import start_file_plugin
@@ -75,11 +75,16 @@ def claim_ref(obj: JSON) -> ClaimRef:
 
 @contextlib.asynccontextmanager
 async def running_plugin(
-    opts: RunOptions, driver: KubeletDriver | None = None, *, register: bool = True
+    opts: RunOptions,
+    driver: KubeletDriver | None = None,
+    *,
+    kind: DriverKind[Any] | None = None,
+    register: bool = True,
 ) -> AsyncIterator[PluginUnderTest]:
-    """Serve ``opts`` (with ``driver`` or the one ``opts.driver`` names) until the block ends;
-    ``driver``'s ``name`` is the driver name unless ``opts.driver_name`` is set."""
-    plugin = DriverProcess(opts, driver)
+    """Serve ``opts`` until the block ends, with the driver ``kind`` builds (default: the one
+    ``opts.driver`` names; ``opts.driver_options`` are its settings by key) or a ``driver``
+    object of your own (its ``name`` is the driver name unless ``opts.driver_name`` is set)."""
+    plugin = DriverProcess(opts, driver, kind=kind)
     async with (
         plugin.running(),
         KubeletClient(registration_socket=plugin.server.paths.registration) as kubelet,
