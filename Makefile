@@ -1,6 +1,7 @@
 # drafast: every set-up step a fresh machine needs, from the registries only.
 #   make demo   -- virtualenv + dependencies + native extension, then `drafast demo`
 #   make test   -- the same set-up, then every check and test suite
+#   make check  -- the fast loop: lint, cargo test, unit + native + integration tests (no cluster)
 #   make bench  -- benchmarks; writes bench-results/*.json and a table
 #   make kubelet-load -- the grpc-go kubelet stand-in the prepare benchmarks drive the plugin with
 
@@ -30,7 +31,7 @@ export DRAFAST_KUBELETLOAD := $(CACHE_DIR)/kubeletload-$(shell cat $(KUBELETLOAD
 
 .PHONY: help
 help:
-	@echo "make demo | test | bench | cluster [NODE=1] | cluster-bins | node-bins | kubelet-load | lint | proto | clean"
+	@echo "make demo | check | test | bench | cluster [NODE=1] | cluster-bins | node-bins | kubelet-load | lint | proto | clean"
 
 $(DEPS_STAMP): requirements-dev.txt
 	@echo "==> creating virtualenv $(VENV) and installing pinned dependencies"
@@ -112,6 +113,13 @@ ifeq ($(NODE),1)
 else
 	$(PY) -m drafast.testing.controlplane
 endif
+
+.PHONY: check
+check: lint kubelet-load
+	@echo "==> cargo test"
+	cargo test --workspace --locked --quiet
+	@echo "==> pytest (unit, native, integration: real sockets, no cluster)"
+	$(PY) -m pytest -q tests/unit tests/native tests/integration
 
 .PHONY: test
 test: lint cluster-bins node-bins kubelet-load

@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 import pytest
 import uvloop
 
+from drafast.app.schema import command_line
+from drafast.app.settings import RunOptions
 from drafast.testing import start_file_plugin
 
 DRIVER = "file.drafast.dev"
@@ -74,7 +76,8 @@ def start_plugin(root: Path, cdi_dir: Path, *extra: str) -> tuple[subprocess.Pop
     files.mkdir(parents=True, exist_ok=True)
     for i in range(8):
         (files / f"file-{i}").write_text("")
-    return start_file_plugin(root, "--log-level", "warning", *extra, cdi_dir=cdi_dir)
+    quiet = command_line(RunOptions, {"log_level": "warning"})
+    return start_file_plugin(root, *quiet, *extra, cdi_dir=cdi_dir)
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from drafast.app.schema import command_line
+from drafast.app.settings import RunOptions
 from drafast.k8s import KubeAPI, KubeSettings, node_uid
 from drafast.k8s.objects import allocated_claim
 from drafast.k8s.slices import KubeSlices
@@ -68,14 +70,10 @@ class KubePlugin:
         self.proc, reg = start_plugin(
             root,
             self.cdi,
-            "--node-name",
-            NODE,
-            "--cluster",
-            "kube",
-            "--kubeconfig",
-            str(cp.kubeconfig),
-            "--bind-address",
-            "",
+            *command_line(
+                RunOptions,
+                {"node_name": NODE, "cluster": "kube", "kubeconfig": cp.kubeconfig},
+            ),
         )
         self.kubelet = KubeletClient(registration_socket=reg)
         loop.run_until_complete(self.kubelet.register())

@@ -210,7 +210,7 @@ def command_line(cls: type, values: Mapping[str, Any]) -> list[str]:
                 argv.append(s.info.flag)
             continue
         if value is not None:
-            argv += [s.info.flag, str(value)]
+            argv.append(f"{s.info.flag}={value}")  # one word: an empty value stays a value
     return argv
 
 

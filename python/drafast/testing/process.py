@@ -9,6 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from drafast.app.schema import command_line
+from drafast.app.settings import RunOptions
+from drafast.drivers.file import FileDriverSettings
+
 FILE_DRIVER = "file.drafast.dev"
 
 
@@ -19,11 +23,18 @@ def start_file_plugin(
     ``root/files``, node ``node-1``, no /metrics server) plus ``extra`` flags; return the process
     and its registration socket once that socket accepts connections. Waiting for a connection,
     not for the file: after a ``kill -9`` the dead plugin's socket file is still there."""
-    cmd = [sys.executable, "-m", "drafast", "run", "file", "--node-name", "node-1"]
-    cmd += ["--plugin-dir", str(root / "plugin"), "--registry-dir", str(root / "registry")]
-    cmd += ["--cdi-dir", str(cdi_dir or root / "cdi"), "--cluster", f"dir:{root / 'cluster'}"]
-    cmd += ["--resource-dir", str(root / "files"), "--bind-address", "", *extra]
-    proc = subprocess.Popen(cmd, **popen)
+    common = {
+        "node_name": "node-1",
+        "plugin_dir": root / "plugin",
+        "registry_dir": root / "registry",
+        "cdi_dir": cdi_dir or root / "cdi",
+        "cluster": f"dir:{root / 'cluster'}",
+        "bind_address": "",
+    }
+    cmd = [sys.executable, "-m", "drafast", "run", "file"]
+    cmd += command_line(RunOptions, common)
+    cmd += command_line(FileDriverSettings, {"resource_dir": root / "files"})
+    proc = subprocess.Popen([*cmd, *extra], **popen)
     reg = root / "registry" / f"{FILE_DRIVER}-reg.sock"
     deadline = time.monotonic() + 30
     while not _accepts(reg):
