@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from drafast.types import DriverName, NodeName
+from drafast.types import DriverName
 
 KUBELET_PLUGINS_DIR = Path("/var/lib/kubelet/plugins")
 KUBELET_REGISTRY_DIR = Path("/var/lib/kubelet/plugins_registry")
@@ -69,11 +69,6 @@ class PluginSettings:
     """How the plugin core treats claims."""
 
     driver_name: DriverName
-    node_name: NodeName
-    state_dir: Path
-    """Where the claim checkpoint lives (the plugin data dir; must survive reboots)."""
-    cdi_dir: Path = CDI_DIR
-    """Where per-claim CDI specs are written (tmpfs on most nodes; re-materialized on prepare)."""
     serialize: bool = False
     """Run at most one prepare/unprepare call at a time (the Go helper's default)."""
     max_claims_per_call: int = 1024

@@ -114,13 +114,7 @@ class DriverProcess:
             opts.cdi_dir, opts.driver_name, self.driver.cdi_class, io=self.io
         )
         self.core = PluginCore(
-            PluginSettings(
-                driver_name=DriverName(opts.driver_name),
-                node_name=NodeName(opts.node_name),
-                state_dir=opts.plugin_path,
-                cdi_dir=opts.cdi_dir,
-                serialize=opts.serialize,
-            ),
+            PluginSettings(driver_name=DriverName(opts.driver_name), serialize=opts.serialize),
             self.driver,
             self.cluster.claims,
             self.store,

@@ -20,7 +20,6 @@ from drafast.types import (
     ContainerEdits,
     DriverName,
     DriverResources,
-    NodeName,
     PreparedClaim,
     PreparedDevice,
 )
@@ -107,9 +106,6 @@ def make_core(
 ) -> tuple[PluginCore, Source, Driver]:
     settings = PluginSettings(
         driver_name=DriverName(DRIVER),
-        node_name=NodeName("node"),
-        state_dir=tmp_path,
-        cdi_dir=tmp_path / "cdi",
         serialize=serialize,
         max_claims_per_call=100,
     )
