@@ -123,7 +123,7 @@ def _convert(s: Setting, raw: Any) -> Any:
             return text in _TRUE
         raise ConfigError(f"{flag} {raw!r}: expected true or false")
     if isinstance(raw, bool) or not isinstance(raw, str | int | float):
-        raise ConfigError(f"{flag} {raw!r}: expected a {_type_word(t)}")
+        raise ConfigError(f"{flag} {raw!r}: expected {_type_word(t)}")
     if issubclass(t, enum.Enum):
         try:
             return t(str(raw))
@@ -154,7 +154,10 @@ def _convert(s: Setting, raw: Any) -> Any:
 
 
 def _type_word(t: type) -> str:
-    return {int: "integer", float: "number", str: "string", Path: "path"}.get(t, "value")
+    words = {int: "an integer", float: "a number", str: "a string", Path: "a path"}
+    return words.get(
+        t, "one of " + ", ".join(str(m) for m in t) if issubclass(t, enum.Enum) else "a value"
+    )
 
 
 def pick(
