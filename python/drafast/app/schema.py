@@ -154,10 +154,9 @@ def _convert(s: Setting, raw: Any) -> Any:
 
 
 def _type_word(t: type) -> str:
-    words = {int: "an integer", float: "a number", str: "a string", Path: "a path"}
-    return words.get(
-        t, "one of " + ", ".join(str(m) for m in t) if issubclass(t, enum.Enum) else "a value"
-    )
+    if issubclass(t, enum.Enum):
+        return "one of " + ", ".join(str(m) for m in t)
+    return {int: "an integer", float: "a number", str: "a string", Path: "a path"}.get(t, "a value")
 
 
 def pick(
