@@ -293,3 +293,34 @@ async def test_shared_files_let_separate_claims_use_one_file(opts: RunOptions) -
         assert sorted(lines(opts, "alpha")) == sorted(
             f"ns/pod-{r.name} claim={r.uid}" for r in refs
         )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda doc: doc["state"].update(v=2), "file driver state version 2"),
+        (lambda doc: doc["state"].update(files=5), "files must be a list of strings"),
+        (lambda doc: doc.update(v=2), "unsupported record version 2"),
+    ],
+)
+async def test_a_record_this_version_cannot_read_stops_the_start(
+    opts: RunOptions,
+    change,
+    message: str,  # type: ignore[no-untyped-def]
+) -> None:
+    """What a rollback after an upgrade looks like: a checksum-valid record of a newer version."""
+    from drafast import _native
+
+    async with running_plugin(opts) as t:
+        ref = t.add_claim(claim("c1"))
+        await t.kubelet.prepare([ref])
+        path = t.plugin.store.path
+    ckpt = _native.Checkpoint(str(path))
+    doc = orjson.loads(ckpt.get(ref.uid) or b"")
+    change(doc)
+    ckpt.commit([(ref.uid, orjson.dumps(doc))], [])
+    with pytest.raises(CheckpointError, match=message) as err:
+        async with running_plugin(opts):
+            pass
+    assert str(path) in str(err.value)
+    assert not list(opts.registry_dir.glob("*.sock"))

@@ -20,7 +20,7 @@ from typing import TypeVar
 from drafast.cdi import ClaimSpecWriter
 from drafast.config import PluginSettings
 from drafast.driver import ClaimSource, KubeletDriver, RestoringDriver
-from drafast.errors import ClaimError, DrafastError
+from drafast.errors import CheckpointError, ClaimError, DrafastError, DriverStateError
 from drafast.plugin.claims import resolve_claim
 from drafast.plugin.locks import KeyedLocks
 from drafast.plugin.results import DeviceResult, PrepareResult, UnprepareResult
@@ -63,10 +63,20 @@ class PluginCore:
         self._inflight: set[asyncio.Task[object]] = set()
 
     async def restore(self) -> None:
-        """Hand every checkpointed claim back to a :class:`RestoringDriver` (at start)."""
+        """Hand every checkpointed claim back to a :class:`RestoringDriver` (at start).
+
+        A record this version cannot read (a newer record or driver-state version after a
+        rollback, a wrong type) stops the start with a :class:`CheckpointError` naming the file:
+        serving on would leave that claim's devices unaccounted for and its unprepare failing
+        forever. The file is left as it is for the operator (or the newer version) to read."""
         if isinstance(self.driver, RestoringDriver):
             records = self.store.records()
-            await self.driver.restore([(r.ref, r.prepared) for r in records])
+            try:
+                await self.driver.restore([(r.ref, r.prepared) for r in records])
+            except (DriverStateError, TypeError, ValueError, KeyError) as err:
+                raise CheckpointError(
+                    f"{self.store.path}: cannot restore driver state: {err}"
+                ) from err
             log.info("driver state restored", extra={"claims": len(records)})
 
     # ------------------------------------------------------------------ request shaping

@@ -72,7 +72,10 @@ def test_flag_beats_env_beats_file() -> None:
     ],
 )
 def test_bad_values_name_the_flag(
-    argv: list[str], env: dict[str, str], file: dict, message: str  # type: ignore[type-arg]
+    argv: list[str],
+    env: dict[str, str],
+    file: dict,
+    message: str,  # type: ignore[type-arg]
 ) -> None:
     with pytest.raises(ConfigError) as err:
         build(argv, env, file)
