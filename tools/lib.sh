@@ -22,7 +22,7 @@ first_line() { printf '%s\n' "${1%%$'\n'*}"; }
 
 # load_versions [FILE] -> sets every KEY=value of FILE (default tools/versions.env) as a shell
 # variable, except those the environment already sets to something non-empty (the documented
-# knobs, e.g. K8S_VERSION=1.36.3, keep overriding the pins).
+# knobs, e.g. K8S_VERSION=1.<minor>.<patch>, keep overriding the pins).
 load_versions() {
   local f="${1:-$VERSIONS_FILE}" line k n=0
   [ -f "$f" ] || die "pinned versions file $f is missing"

@@ -55,7 +55,7 @@ pick_version() {
 }
 say "selecting the Kubernetes version (wanted v$K8S_VERSION, fallback v$K8S_FALLBACK)"
 V="$(pick_version)" || die "neither k8s.io/kubernetes v$K8S_VERSION nor v$K8S_FALLBACK can be downloaded (GOPROXY=$(go env GOPROXY))"
-SV="0.${V#1.}"                                  # staging modules: v0.37.2 for v1.37.2
+SV="0.${V#1.}"                                  # staging modules: v0.Y.Z for v1.Y.Z
 MINOR="$(echo "$V" | cut -d. -f2)"
 OUT="$CACHE/k8s-v$V"
 built=0  # set to 1 by every step that (re)builds something
