@@ -536,13 +536,13 @@ echo "$failed"
 
 def test_load_versions_keeps_environment_overrides(tmp_path: Path) -> None:
     pins = tmp_path / "versions.env"
-    pins.write_text("# comment\n\nK8S_VERSION=1.37.2\nETCD_GO_VERSION=3.6.5\n")
-    env = {**os.environ, "LIB": str(LIB), "PINS": str(pins), "K8S_VERSION": "1.36.3"}
+    pins.write_text("# comment\n\nK8S_VERSION=1.50.1\nETCD_GO_VERSION=3.9.9\n")
+    env = {**os.environ, "LIB": str(LIB), "PINS": str(pins), "K8S_VERSION": "1.49.0"}
     script = 'set -euo pipefail; source "$LIB"; load_versions "$PINS"'
     r = _bash(script + '; echo "$K8S_VERSION $ETCD_GO_VERSION"', env)
-    assert r.stdout.strip() == "1.36.3 3.6.5", r.stderr
+    assert r.stdout.strip() == "1.49.0 3.9.9", r.stderr
 
-    pins.write_text("K8S_VERSION = 1.37.2\n")
+    pins.write_text("K8S_VERSION = 1.50.1\n")
     r = _bash("PROG=t; " + script, env)
     assert r.returncode == 1
     assert r.stderr.count("\n") == 1

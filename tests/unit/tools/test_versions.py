@@ -54,20 +54,20 @@ def _complete(root: Path, version: str) -> Path:
 def test_default_bin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DRAFAST_CACHE", str(tmp_path))
     monkeypatch.delenv("DRAFAST_K8S_BIN", raising=False)
-    monkeypatch.setattr(bins, "K8S_VERSION", "1.37.2")
+    monkeypatch.setattr(bins, "K8S_VERSION", "1.50.1")
     # nothing built: the pinned version's dir (missing_binaries then lists everything)
-    assert bins.default_bin_dir() == tmp_path / "k8s-v1.37.2" / "bin"
+    assert bins.default_bin_dir() == tmp_path / "k8s-v1.50.1" / "bin"
     # an older cache without k8s-current: the newest complete one
-    _complete(tmp_path, "1.36.3")
+    _complete(tmp_path, "1.49.0")
     _complete(tmp_path, "1.9.0")
-    assert bins.default_bin_dir() == tmp_path / "k8s-v1.36.3" / "bin"
+    assert bins.default_bin_dir() == tmp_path / "k8s-v1.49.0" / "bin"
     # the pinned one wins over newer ones
-    _complete(tmp_path, "1.37.2")
+    _complete(tmp_path, "1.50.1")
     _complete(tmp_path, "1.38.0")
-    assert bins.default_bin_dir() == tmp_path / "k8s-v1.37.2" / "bin"
+    assert bins.default_bin_dir() == tmp_path / "k8s-v1.50.1" / "bin"
     # k8s-current (what cluster-bins.sh last completed) wins over the pin
-    (tmp_path / "k8s-current").symlink_to("k8s-v1.36.3")
-    assert bins.default_bin_dir().resolve() == tmp_path / "k8s-v1.36.3" / "bin"
+    (tmp_path / "k8s-current").symlink_to("k8s-v1.49.0")
+    assert bins.default_bin_dir().resolve() == tmp_path / "k8s-v1.49.0" / "bin"
     # and DRAFAST_K8S_BIN over everything
     monkeypatch.setenv("DRAFAST_K8S_BIN", "/opt/k8s")
     assert bins.default_bin_dir() == Path("/opt/k8s")
