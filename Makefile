@@ -72,10 +72,11 @@ lint: setup proto-check
 	@echo "==> cargo clippy -D warnings"
 	cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
 	@echo "==> ruff"
-	$(VENV)/bin/ruff check python tests benches
-	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/ruff check python tests benches tools
+	$(VENV)/bin/ruff format --check python tests benches tools
 	@echo "==> mypy --strict"
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy tools/oci_image.py
 	@echo "==> import-linter"
 	cd python && ../$(VENV)/bin/lint-imports --config ../pyproject.toml
 	@echo "==> stubtest drafast._native"
