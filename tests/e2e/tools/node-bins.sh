@@ -10,38 +10,38 @@
 #   bin/runc                                             bookworm runc (newer ones need glibc 2.38)
 #   bin/busybox                                          bookworm busybox-static
 #   cni/                                                 bookworm containernetworking-plugins
-#   images/pause.tar images/testbox.tar                  OCI archives built by
-#                                                        python/drafast/testing/images.py
+#   images/pause.tar images/testbox.tar                  OCI archives built by tools/oci_image.py
 #   .stamp                                               versions; written last
 # and points ${...}/node-bins/current at it. The .debs are fetched with apt-get download through
 # private apt lists (the system's sources and state stay untouched) and unpacked with dpkg-deb -x:
-# nothing is installed. Idempotent: a complete `current` whose images match images.py needs no
-# network at all.
+# nothing is installed. Idempotent: a complete `current` whose images match tools/oci_image.py
+# needs no network at all. Suites and version floors are pinned in tools/versions.env.
 #
-# Environment knobs:
+# Environment knobs (each overrides its pin in tools/versions.env):
 #   DRAFAST_CACHE    cache root                                 (default $HOME/.cache/drafast)
-#   NODE_CONTAINERD  auto (sid 2.x, else trixie 1.7) | sid | trixie     (default auto)
+#   NODE_CONTAINERD  auto (sid 2.x, else trixie 1.7) | sid | trixie     (pinned: auto)
 #   PYTHON           python3 for the image builder              (default python3)
 set -euo pipefail
 
-CACHE="${DRAFAST_CACHE:-$HOME/.cache/drafast}"
-NODE_CONTAINERD="${NODE_CONTAINERD:-auto}"
-PYTHON="${PYTHON:-python3}"
-ROOT="$CACHE/node-bins"
+PROG=node-bins
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../../.." && pwd)"
-IMAGES_PY="$REPO/python/drafast/testing/images.py"
+# shellcheck source=../../../tools/lib.sh source-path=SCRIPTDIR
+source "$REPO/tools/lib.sh"
+load_versions "$VERSIONS_FILE"
 
-say() { printf '==> %s\n' "$*"; }
-die() { printf 'node-bins: ERROR: %s\n' "$*" >&2; exit 1; }
+CACHE="${DRAFAST_CACHE:-$HOME/.cache/drafast}"
+PYTHON="${PYTHON:-python3}"
+ROOT="$CACHE/node-bins"
+BASE="$NODE_BASE_SUITE"
+IMAGES_PY="$REPO/tools/oci_image.py"
 
 case "$NODE_CONTAINERD" in auto | sid | trixie) ;; *) die "NODE_CONTAINERD must be auto, sid or trixie (got '$NODE_CONTAINERD')" ;; esac
 [ "$(uname -s)" = Linux ] || die "a test node needs Linux"
 for tool in "$PYTHON" sha256sum; do command -v "$tool" >/dev/null || die "'$tool' not found in PATH"; done
 [ -f "$IMAGES_PY" ] || die "image builder $IMAGES_PY is missing"
-IMAGES_HASH="$(sha256sum "$IMAGES_PY" | cut -c1-16)"
-
-stamp_get() { awk -F= -v k="$2" '$1==k{print substr($0, length(k)+2); exit}' "$1/.stamp" 2>/dev/null || true; }
+IMAGES_HASH="$(sha256sum "$IMAGES_PY")"
+IMAGES_HASH="${IMAGES_HASH:0:16}"
 
 # complete DIR -> true if every binary answers and the stamp is there
 complete() {
@@ -56,7 +56,7 @@ complete() {
 build_images() {  # DIR
   say "building the pause and test images (offline OCI archives) in $1/images"
   rm -rf "$1/images.tmp"
-  "$PYTHON" "$IMAGES_PY" --busybox "$1/bin/busybox" --out "$1/images.tmp" || die "image build failed"
+  "$PYTHON" "$IMAGES_PY" --busybox "$1/bin/busybox" --out "$1/images.tmp" || die "image build failed ($IMAGES_PY)"
   rm -rf "$1/images"
   mv "$1/images.tmp" "$1/images"
 }
@@ -69,9 +69,9 @@ set_current() {  # DIR
 # --- fast path: nothing to fetch ----------------------------------------------------------------
 if [ -L "$ROOT/current" ] && complete "$ROOT/current"; then
   cur="$(readlink -f "$ROOT/current")"
-  suite="$(stamp_get "$cur" suite)"
+  suite="$(stamp_get "$cur/.stamp" suite)"
   if [ "$NODE_CONTAINERD" = auto ] || [ "$NODE_CONTAINERD" = "$suite" ]; then
-    if [ "$(stamp_get "$cur" images)" != "$IMAGES_HASH" ] || [ ! -f "$cur/images/pause.tar" ]; then
+    if [ "$(stamp_get "$cur/.stamp" images)" != "$IMAGES_HASH" ] || [ ! -f "$cur/images/pause.tar" ]; then
       build_images "$cur"
       sed -i "s/^images=.*/images=$IMAGES_HASH/" "$cur/.stamp"
     fi
@@ -81,62 +81,40 @@ if [ -L "$ROOT/current" ] && complete "$ROOT/current"; then
   fi
 fi
 
-# --- apt with private lists ---------------------------------------------------------------------
-command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null ||
+# --- Debian packages through private apt lists ----------------------------------------------------
+if ! command -v apt-get >/dev/null || ! command -v dpkg-deb >/dev/null; then
   die "apt-get and dpkg-deb are needed to fetch containerd/runc/CNI/busybox (Debian or Ubuntu host)"
-URI=""
-src=/etc/apt/sources.list.d/debian.sources
-[ -f "$src" ] && URI="$(awk '/^URIs:/{print $2; exit}' "$src")"
-[ -n "$URI" ] || URI="$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)"
+fi
+URI="$(debian_mirror)"
 [ -n "$URI" ] || die "cannot find the Debian mirror in /etc/apt/sources.list(.d): no apt source to fetch from"
-
-aptx() {  # SUITE apt-get|apt-cache ARGS...
-  local s="$1" tool="$2"
-  shift 2
-  local a="$ROOT/apt/$s"
-  "$tool" -o "Dir::Etc::sourcelist=$a/sources.list" -o Dir::Etc::sourceparts=/nonexistent \
-    -o "Dir::State::Lists=$a/lists" -o "Dir::Cache=$a/cache" -o APT::Sandbox::User=root "$@"
-}
-declare -A UPDATED=()
-apt_update() {  # SUITE
-  local s="$1" a="$ROOT/apt/$1"
-  [ -n "${UPDATED[$s]:-}" ] && return 0
-  mkdir -p "$a/lists/partial" "$a/cache/archives/partial"
-  echo "deb $URI $s main" >"$a/sources.list"
-  say "apt-get update ($s lists, private to $a)"
-  aptx "$s" apt-get -qq update || return 1
-  UPDATED[$s]=1
-}
-candidate() {  # SUITE PACKAGE -> Debian version or nothing
-  aptx "$1" apt-cache show "$2" 2>/dev/null | awk '/^Version:/{print $2; exit}'
-}
-depends() {  # SUITE PACKAGE
-  aptx "$1" apt-cache show "$2" 2>/dev/null | awk '/^Depends:/{sub(/^Depends: /, ""); print; exit}'
-}
-upstream() { local v="${1#*:}"; v="${v%%-*}"; v="${v%%~*}"; echo "${v%%+*}"; }
+apt_dir() { echo "$ROOT/apt/$1"; }   # SUITE -> its private apt state
+update() { apt_update "$(apt_dir "$1")" "$URI" "$1"; }  # SUITE
+candidate() { deb_field "$(apt_dir "$1")" "$2" Version; }  # SUITE PACKAGE -> version or nothing
 
 # libc_ok SUITE PACKAGE -> the package's libc6 minimum is met by this host
 LIBC="$(dpkg-query -W -f='${Version}' libc6 2>/dev/null || true)"
 libc_ok() {
   local need
-  need="$(depends "$1" "$2" | grep -oE 'libc6 \(>= [^)]+\)' | head -n1 | sed -E 's/libc6 \(>= ([^)]+)\)/\1/')"
+  need="$(dep_min "$(deb_field "$(apt_dir "$1")" "$2" Depends)" libc6)"
   [ -z "$need" ] && return 0
   [ -n "$LIBC" ] && dpkg --compare-versions "$LIBC" ge "$need"
 }
 
 pick_containerd() {  # prints "suite version"
-  local s v
+  local s v up
   local order=()
   case "$NODE_CONTAINERD" in auto) order=(sid trixie) ;; *) order=("$NODE_CONTAINERD") ;; esac
   for s in "${order[@]}"; do
-    if ! apt_update "$s" >&2; then say "no $s lists (mirror unreachable?)" >&2; continue; fi
+    if ! update "$s" >&2; then say "no $s lists (mirror unreachable?)" >&2; continue; fi
     v="$(candidate "$s" containerd)"
     if [ -z "$v" ]; then say "$s has no containerd package" >&2; continue; fi
-    local up; up="$(upstream "$v")"
-    if [ "$s" = sid ] && ! dpkg --compare-versions "$up" ge 2.0; then
-      say "sid's containerd is $v (< 2.0); skipping" >&2; continue
+    up="$(upstream "$v")"
+    if [ "$s" = sid ] && ! dpkg --compare-versions "$up" ge "$CONTAINERD_SID_MIN"; then
+      say "sid's containerd is $v (< $CONTAINERD_SID_MIN); skipping" >&2; continue
     fi
-    if ! dpkg --compare-versions "$up" ge 1.7; then say "$s's containerd $v is older than 1.7" >&2; continue; fi
+    if ! dpkg --compare-versions "$up" ge "$CONTAINERD_MIN"; then
+      say "$s's containerd $v is older than $CONTAINERD_MIN" >&2; continue
+    fi
     if ! libc_ok "$s" containerd; then
       say "$s's containerd $v needs a newer glibc than this host's $LIBC" >&2; continue
     fi
@@ -147,41 +125,24 @@ pick_containerd() {  # prints "suite version"
 }
 
 say "choosing containerd (NODE_CONTAINERD=$NODE_CONTAINERD)"
-read -r SUITE CVER < <(pick_containerd) ||
-  die "no usable containerd >= 1.7 in Debian sid/trixie (need a reachable Debian mirror; see $ROOT/apt)"
-apt_update bookworm || die "apt-get update for bookworm failed"
-RVER="$(candidate bookworm runc)"
-NVER="$(candidate bookworm containernetworking-plugins)"
-BVER="$(candidate bookworm busybox-static)"
-[ -n "$RVER" ] && [ -n "$NVER" ] && [ -n "$BVER" ] ||
-  die "bookworm lacks runc/containernetworking-plugins/busybox-static (got '$RVER' '$NVER' '$BVER')"
-say "containerd $CVER ($SUITE), runc $RVER, CNI plugins $NVER, busybox $BVER (bookworm)"
+choice="$(pick_containerd)" ||
+  die "no usable containerd >= $CONTAINERD_MIN in Debian sid/trixie (need a reachable Debian mirror; see $ROOT/apt)"
+read -r SUITE CVER <<<"$choice"
+update "$BASE" || die "apt-get update for $BASE failed"
+RVER="$(candidate "$BASE" runc)"
+NVER="$(candidate "$BASE" containernetworking-plugins)"
+BVER="$(candidate "$BASE" busybox-static)"
+if [ -z "$RVER" ] || [ -z "$NVER" ] || [ -z "$BVER" ]; then
+  die "$BASE lacks runc/containernetworking-plugins/busybox-static (got '$RVER' '$NVER' '$BVER')"
+fi
+say "containerd $CVER ($SUITE), runc $RVER, CNI plugins $NVER, busybox $BVER ($BASE)"
 
 OUT="$ROOT/containerd-$(upstream "$CVER")_runc-$(upstream "$RVER")"
-DEBS="$ROOT/debs"
-mkdir -p "$DEBS/$SUITE" "$DEBS/bookworm"
-have_deb() {  # SUITE PACKAGE VERSION -> path of an already downloaded .deb, or nothing
-  local x
-  for x in "$DEBS/$1/$2_"*.deb; do
-    [ -f "$x" ] && [ "$(dpkg-deb -f "$x" Version)" = "$3" ] && { echo "$x"; return 0; }
-  done
-  return 0
-}
-fetch() {  # SUITE PACKAGE VERSION -> path of the .deb
-  local s="$1" p="$2" v="$3" f
-  f="$(have_deb "$s" "$p" "$v")"
-  if [ -z "$f" ]; then
-    say "downloading $p $v ($s)" >&2
-    (cd "$DEBS/$s" && aptx "$s" apt-get -qq download "$p=$v") >&2 || return 1
-    f="$(have_deb "$s" "$p" "$v")"
-  fi
-  [ -n "$f" ] && echo "$f"
-}
+fetch() { deb_fetch "$(apt_dir "$1")" "$ROOT/debs/$1" "$2" "$3"; }  # SUITE PACKAGE VERSION -> .deb
 CDEB="$(fetch "$SUITE" containerd "$CVER")" || die "download of containerd $CVER failed"
-RDEB="$(fetch bookworm runc "$RVER")" || die "download of runc $RVER failed"
-NDEB="$(fetch bookworm containernetworking-plugins "$NVER")" || die "download of CNI plugins $NVER failed"
-BDEB="$(fetch bookworm busybox-static "$BVER")" || die "download of busybox-static $BVER failed"
-
+RDEB="$(fetch "$BASE" runc "$RVER")" || die "download of runc $RVER failed"
+NDEB="$(fetch "$BASE" containernetworking-plugins "$NVER")" || die "download of CNI plugins $NVER failed"
+BDEB="$(fetch "$BASE" busybox-static "$BVER")" || die "download of busybox-static $BVER failed"
 say "unpacking into $OUT"
 STAGE="$(mktemp -d "$ROOT/stage.XXXXXX")"
 trap 'rm -rf "$STAGE"' EXIT
@@ -216,5 +177,5 @@ mv "$STAGE/out" "$OUT"
 set_current "$OUT"
 say "done: $OUT (current)"
 "$OUT/bin/containerd" --version | sed 's/^/    /'
-"$OUT/bin/runc" --version | head -n1 | sed 's/^/    /'
+echo "    $(first_line "$("$OUT/bin/runc" --version)")"
 sed 's/^/    /' "$OUT/.stamp"
