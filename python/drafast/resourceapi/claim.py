@@ -160,10 +160,10 @@ def resolve_claim(obj: JSON, ref: ClaimRef, driver: str) -> Claim:
         opaque = _obj(cfg["opaque"], ref, f"{where}.opaque")
         if _str(opaque.get("driver"), ref, f"{where}.opaque.driver") != driver:
             continue
-        try:
-            source = ConfigSource(cfg.get("source"))
-        except ValueError as err:
-            raise ClaimError(f"{ref}: {where}.source {cfg.get('source')!r} is unknown") from err
+        source_value = cfg.get("source")
+        if not isinstance(source_value, str) or source_value not in set(ConfigSource):
+            raise ClaimError(f"{ref}: {where}.source {source_value!r} is unknown")
+        source = ConfigSource(source_value)
         configs.append(
             OpaqueConfig(
                 source=source,

@@ -148,6 +148,10 @@ def opaque_config(**kw: Any) -> dict[str, Any]:
             "source 'Nope' is unknown",
         ),
         (
+            lambda o: alloc_devices(o).__setitem__("config", [opaque_config(source=[])]),
+            r"source \[\] is unknown",
+        ),
+        (
             lambda o: alloc_devices(o).__setitem__("config", [opaque_config(opaque="x")]),
             r"config\[0\]\.opaque is not an object",
         ),
