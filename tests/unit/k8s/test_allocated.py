@@ -18,7 +18,11 @@ from drafast.testing.fakeapi import FakeAPIServer
 from drafast.types import Claim, DriverName
 
 DRIVER = DriverName("me.example.com")
-FAST = {"backoff_initial_seconds": 0.01, "backoff_max_seconds": 0.02, "max_attempts": 2}
+FAST: dict[str, Any] = {
+    "backoff_initial_seconds": 0.01,
+    "backoff_max_seconds": 0.02,
+    "max_attempts": 2,
+}
 
 
 def ns_claims(ns: str) -> str:
