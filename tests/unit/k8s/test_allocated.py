@@ -109,7 +109,13 @@ async def test_yields_the_complete_set_at_start_and_after_each_change(
 
         await api.delete(claim_path("a", "mine-too"))
         assert await watch.nth(4) == ["b/mine", "c/new"]
-        assert len(watch.sets) == 4
+
+        # Deallocated (the scheduler gave up on a binding condition): no longer ours.
+        new = copy.deepcopy(server.objects[claim_path("c", "new")])
+        del new["status"]["allocation"]
+        await api.update(claim_path("c", "new") + "/status", new)
+        assert await watch.nth(5) == ["b/mine"]
+        assert len(watch.sets) == 5
     finally:
         await watch.stop()
 
