@@ -146,7 +146,8 @@ class LeaseElector:
         ours = holder == self.identity
         if holder and not ours and not self._expired(spec, now):
             return False
-        transitions = spec.get("leaderTransitions") or 0
+        transitions = spec.get("leaderTransitions")
+        transitions = transitions if isinstance(transitions, int) else 0
         acquired = parse_time(spec.get("acquireTime")) if ours else None
         lease["spec"] = self._spec(
             now,
