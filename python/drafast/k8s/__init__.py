@@ -12,8 +12,10 @@ imports the ``kubernetes`` client) or, offline, a directory of YAML/JSON objects
 May import drafast.types, drafast.config, drafast.errors and drafast.driver.
 """
 
+from drafast.k8s.allocated import KubeAllocatedClaims
 from drafast.k8s.api import ApiStats, KubeAPI, PatchType
 from drafast.k8s.claims import KubeClaimSource
+from drafast.k8s.dirports import DirAllocatedClaims, DirClaimStatus, DirNodeLabels
 from drafast.k8s.dirstore import DirClaimSource, DirSliceSink, DirStore
 from drafast.k8s.errors import (
     AlreadyExistsError,
@@ -25,6 +27,7 @@ from drafast.k8s.errors import (
     NotFoundError,
 )
 from drafast.k8s.labels import OWNED_LABELS_ANNOTATION, NodeLabels
+from drafast.k8s.lease import LeaseElector, LeaseLostError
 from drafast.k8s.nodes import node_owner_reference, node_uid
 from drafast.k8s.objects import allocated_claim
 from drafast.k8s.paths import RESOURCE_V1, ObjectRef, claim_path, node_path, slice_path
@@ -45,13 +48,19 @@ __all__ = [
     "ConflictError",
     "DeviceKey",
     "DeviceStatus",
+    "DirAllocatedClaims",
     "DirClaimSource",
+    "DirClaimStatus",
+    "DirNodeLabels",
     "DirSliceSink",
     "DirStore",
     "GoneError",
     "KubeAPI",
+    "KubeAllocatedClaims",
     "KubeClaimSource",
     "KubeSettings",
+    "LeaseElector",
+    "LeaseLostError",
     "NetworkData",
     "NodeLabels",
     "NotFoundError",

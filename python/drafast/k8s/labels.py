@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from drafast.k8s.api import KubeAPI
 from drafast.k8s.errors import ConflictError
 from drafast.k8s.paths import node_path
 from drafast.types import JSON, NodeName
+
+if TYPE_CHECKING:
+    from drafast.driver import NodeLabelSink
 
 log = logging.getLogger(__name__)
 
@@ -63,20 +67,33 @@ class NodeLabels:
 
     def patch_for(self, node: JSON, desired: Mapping[str, str]) -> JSON | None:
         """The merge patch taking ``node`` to ``desired``, or None if it is already there."""
-        meta = node.get("metadata") or {}
-        labels: Mapping[str, str] = meta.get("labels") or {}
-        annotations: Mapping[str, str] = meta.get("annotations") or {}
-        owned = {k for k in annotations.get(self._annotation, "").split(",") if k}
-        changes: dict[str, str | None] = {k: v for k, v in desired.items() if labels.get(k) != v}
-        changes.update({k: None for k in sorted(owned - desired.keys()) if k in labels})
-        record = ",".join(sorted(desired)) or None  # nothing owned: drop the annotation
-        patch_meta: JSON = {}
-        if changes:
-            patch_meta["labels"] = changes
-        if record != annotations.get(self._annotation):
-            patch_meta["annotations"] = {self._annotation: record}
-        if not patch_meta:
-            return None
-        if meta.get("resourceVersion"):
-            patch_meta["resourceVersion"] = meta["resourceVersion"]  # conflict if it moved on
-        return {"metadata": patch_meta}
+        return label_patch(node, desired, self._annotation)
+
+
+if TYPE_CHECKING:
+
+    def _implements_node_label_sink(labels: NodeLabels) -> NodeLabelSink:
+        return labels  # mypy checks that NodeLabels satisfies the protocol
+
+
+def label_patch(node: JSON, desired: Mapping[str, str], annotation: str) -> JSON | None:
+    """The JSON merge patch taking ``node``'s owned labels to ``desired`` (ownership recorded in
+    ``annotation``), or None if it is already there. Pure; carries the node's resourceVersion
+    so that the API server refuses it if the node moved on."""
+    meta = node.get("metadata") or {}
+    labels: Mapping[str, str] = meta.get("labels") or {}
+    annotations: Mapping[str, str] = meta.get("annotations") or {}
+    owned = {k for k in annotations.get(annotation, "").split(",") if k}
+    changes: dict[str, str | None] = {k: v for k, v in desired.items() if labels.get(k) != v}
+    changes.update({k: None for k in sorted(owned - desired.keys()) if k in labels})
+    record = ",".join(sorted(desired)) or None  # nothing owned: drop the annotation
+    patch_meta: JSON = {}
+    if changes:
+        patch_meta["labels"] = changes
+    if record != annotations.get(annotation):
+        patch_meta["annotations"] = {annotation: record}
+    if not patch_meta:
+        return None
+    if meta.get("resourceVersion"):
+        patch_meta["resourceVersion"] = meta["resourceVersion"]  # conflict if it moved on
+    return {"metadata": patch_meta}

@@ -13,14 +13,18 @@ again and the change re-applied.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from drafast.errors import ClaimError, ClaimNotFoundError
 from drafast.k8s.api import KubeAPI
 from drafast.k8s.errors import ConflictError, NotFoundError
 from drafast.k8s.paths import claim_path
 from drafast.types import JSON, ClaimRef, DeviceKey, DeviceStatus, DriverName, NetworkData
+
+if TYPE_CHECKING:
+    from drafast.driver import ClaimStatusSink
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +59,8 @@ class ClaimStatusWriter:
         updates = list(devices)
 
         def change(claim: JSON, current: list[JSON]) -> list[JSON]:
-            allocated = self._allocated(ref, claim)
-            for update in updates:
-                if update.key not in allocated:
-                    raise ClaimError(
-                        f"{ref}: device {update.pool}/{update.device} is not allocated to it "
-                        f"by driver {self._driver}; cannot write its status"
-                    )
-            now = self._clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            check_allocated(ref, claim, self._driver, updates)
+            now = condition_time(self._clock())
             return merge_device_statuses(current, self._driver, updates, now)
 
         return await self._modify(ref, change)
@@ -72,12 +70,7 @@ class ClaimStatusWriter:
         drop = None if keys is None else frozenset(keys)
 
         def change(claim: JSON, current: list[JSON]) -> list[JSON]:
-            return [
-                e
-                for e in current
-                if e.get("driver") != self._driver
-                or (drop is not None and _entry_key(e) not in drop)
-            ]
+            return remove_device_statuses(current, self._driver, drop)
 
         return await self._modify(ref, change)
 
@@ -116,16 +109,52 @@ class ClaimStatusWriter:
             return True
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    def _allocated(self, ref: ClaimRef, claim: JSON) -> frozenset[DeviceKey]:
-        allocation = (claim.get("status") or {}).get("allocation")
-        if not allocation:
-            raise ClaimError(f"{ref}: not allocated; no device status to write")
+
+if TYPE_CHECKING:
+
+    def _implements_claim_status_sink(writer: ClaimStatusWriter) -> ClaimStatusSink:
+        return writer  # mypy checks that ClaimStatusWriter satisfies the protocol
+
+
+def condition_time(now: datetime) -> str:
+    """``lastTransitionTime`` as ``metav1.Time`` spells it (RFC 3339, whole seconds, UTC)."""
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def check_allocated(
+    ref: ClaimRef, claim: JSON, driver: str, updates: Iterable[DeviceStatus]
+) -> None:
+    """Raise :class:`ClaimError` unless every update is for a device allocated to the claim by
+    ``driver``: the API server refuses status entries for other devices."""
+    allocation = (claim.get("status") or {}).get("allocation")
+    if not allocation:
+        raise ClaimError(f"{ref}: not allocated; no device status to write")
+    try:
         results = (allocation.get("devices") or {}).get("results") or []
-        return frozenset(
+        allocated = frozenset(
             DeviceKey(pool=r["pool"], device=r["device"], share_id=r.get("shareID"))
             for r in results
-            if r.get("driver") == self._driver
+            if r.get("driver") == driver
         )
+    except (AttributeError, KeyError, TypeError) as err:
+        raise ClaimError(f"{ref}: malformed status.allocation.devices.results") from err
+    for update in updates:
+        if update.key not in allocated:
+            raise ClaimError(
+                f"{ref}: device {update.pool}/{update.device} is not allocated to it "
+                f"by driver {driver}; cannot write its status"
+            )
+
+
+def remove_device_statuses(
+    current: Sequence[JSON], driver: str, keys: Collection[DeviceKey] | None
+) -> list[JSON]:
+    """``current`` without ``driver``'s entries for ``keys`` (all of its entries when None)."""
+    return [
+        e
+        for e in current
+        if e.get("driver") != driver or (keys is not None and _entry_key(e) not in keys)
+    ]
 
 
 def merge_device_statuses(

@@ -21,9 +21,9 @@ from drafast.cdi import ClaimSpecWriter
 from drafast.config import PluginSettings
 from drafast.driver import ClaimSource, KubeletDriver, RestoringDriver
 from drafast.errors import CheckpointError, ClaimError, DrafastError, DriverStateError
-from drafast.plugin.claims import resolve_claim
 from drafast.plugin.locks import KeyedLocks
 from drafast.plugin.results import DeviceResult, PrepareResult, UnprepareResult
+from drafast.resourceapi.claim import resolve_claim
 from drafast.runtime.metrics import Metrics
 from drafast.state import ClaimRecord, ClaimStore
 from drafast.types import JSON, ClaimRef, PreparedClaim, base_request

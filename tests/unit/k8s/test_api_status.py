@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from drafast.driver import ClaimStatusSink
 from drafast.errors import ClaimError, ClaimNotFoundError
 from drafast.k8s import (
     ClaimStatusWriter,
@@ -276,3 +277,8 @@ def test_merge_is_pure_and_keys_include_share_id() -> None:
         current[0],
         {"driver": DRIVER, "pool": "p", "device": "d", "shareID": "s2", "data": {"b": 1}},
     ]
+
+
+def test_is_a_claim_status_sink(api: KubeAPI) -> None:
+    sink: ClaimStatusSink = ClaimStatusWriter(api, DRIVER)  # mypy checks the protocol
+    assert isinstance(sink, ClaimStatusWriter)

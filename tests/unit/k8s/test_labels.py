@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from drafast.driver import NodeLabelSink
 from drafast.k8s import OWNED_LABELS_ANNOTATION, ConflictError, KubeAPI, KubeSettings, NodeLabels
 from drafast.testing.fakeapi import FakeAPIServer
 from drafast.types import NodeName
@@ -135,3 +136,8 @@ async def test_patch_is_guarded_by_the_resource_version_read(
     assert patch is not None
     with pytest.raises(ConflictError):
         await api.patch(NODE, patch)
+
+
+def test_is_a_node_label_sink(api: KubeAPI) -> None:
+    sink: NodeLabelSink = NodeLabels(api, NodeName("n1"))  # mypy checks the protocol
+    assert isinstance(sink, NodeLabels)

@@ -1,0 +1,1 @@
+"""The ``resource.k8s.io`` vocabulary: names, limits, quantities, slice and claim codecs."""
