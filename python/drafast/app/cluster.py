@@ -5,20 +5,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from drafast.driver import ClaimSource
+from drafast.app.components import Component, Gate
+from drafast.app.settings import RunOptions
+from drafast.driver import AllocatedClaims, ClaimSource, ClaimStatusSink, NodeLabelSink
 from drafast.errors import ConfigError, DrafastError
 from drafast.k8s import (
     ClaimStatusWriter,
+    DirAllocatedClaims,
     DirClaimSource,
+    DirClaimStatus,
+    DirNodeLabels,
     DirSliceSink,
     DirStore,
+    KubeAllocatedClaims,
     KubeAPI,
     KubeClaimSource,
     KubeSettings,
+    LeaseElector,
     NodeLabels,
     node_uid,
 )
@@ -31,15 +39,25 @@ from drafast.types import DriverName, DriverResources, NodeName
 log = logging.getLogger(__name__)
 
 
+def owned_labels_annotation(driver: str) -> str:
+    """Each driver records the Node labels it owns under its own key."""
+    return f"{driver}/owned-labels"
+
+
+def lease_name(driver: str) -> str:
+    """One Lease per driver: its controllers elect among themselves."""
+    return f"{driver.replace('.', '-')}-controller"
+
+
 class Cluster(Protocol):
     """One backend for everything a process reads from and writes to the cluster."""
 
     claims: ClaimSource
-    claim_status: Any  # ClaimStatusSink -- wired when the dir ports land
-    node_labels: Any  # NodeLabelSink | None
-    allocated_claims: Any  # AllocatedClaims
+    claim_status: ClaimStatusSink
+    node_labels: NodeLabelSink | None
+    allocated_claims: AllocatedClaims
 
-    def leader_election(self, opts: Any) -> list[Any]:
+    def leader_election(self, opts: RunOptions) -> list[Component]:
         """Components that make this replica the only active controller (none offline)."""
         ...
 
@@ -60,12 +78,16 @@ class Cluster(Protocol):
 
 
 class DirCluster:
-    def __init__(self, root: Path, driver: str, metrics: Metrics) -> None:
+    def __init__(self, root: Path, driver: str, node: NodeName | None, metrics: Metrics) -> None:
         self.store = DirStore(root)
         self.claims: ClaimSource = DirClaimSource(self.store)
-        self.claim_status: Any = None
-        self.node_labels: Any = None
-        self.allocated_claims: Any = None
+        self.claim_status: ClaimStatusSink = DirClaimStatus(self.store, DriverName(driver))
+        self.node_labels: NodeLabelSink | None = (
+            DirNodeLabels(self.store, node, annotation=owned_labels_annotation(driver))
+            if node
+            else None
+        )
+        self.allocated_claims: AllocatedClaims = DirAllocatedClaims(self.store, DriverName(driver))
         self._sink = DirSliceSink(self.store)
         self._driver = driver
         self._metrics = metrics
@@ -89,7 +111,7 @@ class DirCluster:
     async def close(self) -> None:
         return None
 
-    def leader_election(self, opts: Any) -> list[Any]:
+    def leader_election(self, opts: RunOptions) -> list[Component]:
         return []  # one offline process: nobody to elect against
 
 
@@ -102,11 +124,11 @@ class KubeCluster:
     ):
         self.api = KubeAPI(settings)
         self.claims: ClaimSource = KubeClaimSource(self.api)
-        self.claim_status: Any = ClaimStatusWriter(self.api, DriverName(driver))
-        self.node_labels: Any = (
-            NodeLabels(self.api, node, annotation=f"{driver}/owned-labels") if node else None
+        self.claim_status: ClaimStatusSink = ClaimStatusWriter(self.api, DriverName(driver))
+        self.node_labels: NodeLabelSink | None = (
+            NodeLabels(self.api, node, annotation=owned_labels_annotation(driver)) if node else None
         )
-        self.allocated_claims: Any = None
+        self.allocated_claims: AllocatedClaims = KubeAllocatedClaims(self.api, DriverName(driver))
         self._driver = driver
         self._node = node
         self._metrics = metrics
@@ -125,8 +147,20 @@ class KubeCluster:
             self._reconciler.set_desired(resources)
         self._export_metrics()
 
-    def leader_election(self, opts: Any) -> list[Any]:
-        return []  # wired when the Lease lands
+    def leader_election(self, opts: RunOptions) -> list[Component]:
+        """A Lease named after the driver in ``--lease-namespace``: start waits until this
+        replica leads; losing the Lease fails the task group, so every writer stops."""
+        identity = opts.lease_identity or socket.gethostname()
+        elector = LeaseElector(
+            self.api,
+            opts.lease_namespace,
+            lease_name(self._driver),
+            identity,
+            lease_duration=opts.lease_duration_seconds,
+            renew_deadline=opts.renew_deadline_seconds,
+            retry_period=opts.retry_period_seconds,
+        )
+        return [Gate("lease", elector.acquire, elector.hold, elector.release)]
 
     async def _owner(self) -> OwnerRef | None:
         if self._node is None:
@@ -180,7 +214,7 @@ def open_cluster(
     context: str | None = None,
 ) -> Cluster:
     if spec.startswith("dir:"):
-        return DirCluster(Path(spec[4:]).absolute(), driver, metrics)
+        return DirCluster(Path(spec[4:]).absolute(), driver, node, metrics)
     if spec == "kube":
         settings = KubeSettings(kubeconfig=kubeconfig, context=context)
         return KubeCluster(settings, driver, node, metrics)

@@ -10,9 +10,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from drafast.app.cluster import Cluster
 from drafast.app.ops import OpsServer
 from drafast.cdi import ClaimSpecWriter
 from drafast.driver import HealthSource, PushingSource, ResourceSource, Runnable
@@ -20,6 +19,9 @@ from drafast.errors import DrafastError
 from drafast.kubelet import KubeletServer
 from drafast.plugin import HealthBoard, PluginCore
 from drafast.types import DeviceHealth, DriverResources, Health
+
+if TYPE_CHECKING:  # the cluster backends build components themselves (the Lease gate)
+    from drafast.app.cluster import Cluster
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +205,7 @@ class Gate:
         name: str,
         wait: Callable[[], Awaitable[None]],
         watch: Callable[[], Awaitable[None]],
-        release: Callable[[], Awaitable[None]],
+        release: Callable[[], Awaitable[object]],
     ) -> None:
         self.name = name
         self._wait, self._watch, self._release = wait, watch, release

@@ -218,6 +218,13 @@ class LeaseElector:
                 lost.set()
                 return
 
+    async def hold(self) -> None:
+        """Renew until leadership is lost, then raise :class:`LeaseLostError` (after
+        :meth:`acquire`; the caller stops its writers, usually by exiting)."""
+        lost = asyncio.Event()
+        await self._renew_until_lost(lost)
+        raise LeaseLostError(f"lease {self}: lost (not renewed within {self._deadline}s)")
+
     async def _retry_until_renewed(self) -> None:
         while True:
             if await self._attempt():
