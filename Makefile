@@ -111,9 +111,9 @@ NODE ?= 0
 .PHONY: cluster
 cluster: setup cluster-bins $(if $(filter 1,$(NODE)),node-bins)
 ifeq ($(NODE),1)
-	$(PY) -m drafast.testing.node
+	$(PY) -m drafast.testing.cluster.node
 else
-	$(PY) -m drafast.testing.controlplane
+	$(PY) -m drafast.testing.cluster.controlplane
 endif
 
 .PHONY: check

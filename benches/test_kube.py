@@ -21,7 +21,7 @@ from drafast.k8s.slices import KubeSlices
 from drafast.kubelet.client import KubeletClient
 from drafast.publish import OwnerRef, SliceReconciler
 from drafast.testing.bins import default_bin_dir, missing_binaries
-from drafast.testing.controlplane import ControlPlane
+from drafast.testing.cluster import ControlPlane
 from drafast.types import (
     ClaimRef,
     ClaimUID,

@@ -28,8 +28,8 @@ from typing import Any
 import pytest
 
 from drafast.testing.bins import default_bin_dir, missing_binaries
-from drafast.testing.controlplane import ControlPlane
-from drafast.testing.node import (
+from drafast.testing.cluster import (
+    ControlPlane,
     HostPlugin,
     Node,
     default_node_bin_dir,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from drafast.testing.bins import default_bin_dir, missing_binaries
-from drafast.testing.controlplane import ApiError, ControlPlane, ControlPlaneError
+from drafast.testing.cluster import ApiError, ControlPlane, ControlPlaneError
 
 NODE_NAME = "vm"
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from drafast.testing.controlplane import ApiError, ControlPlane, ControlPlaneError
+from drafast.testing.cluster import ApiError, ControlPlane, ControlPlaneError
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from drafast.testing import plugin_options, running_plugin, wait_until
-from drafast.testing.controlplane import ControlPlane
+from drafast.testing.cluster import ControlPlane
 from drafast.types import ClaimRef, ClaimUID
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]

@@ -34,7 +34,7 @@ from drafast.k8s import (
     node_uid,
     slice_path,
 )
-from drafast.testing.controlplane import ControlPlane
+from drafast.testing.cluster import ControlPlane
 from drafast.types import ClaimRef, ClaimUID, DriverName, NodeName
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]

@@ -15,7 +15,7 @@ from drafast.k8s import KubeAPI, KubeSettings, node_uid
 from drafast.k8s.slices import KubeSlices
 from drafast.publish import OwnerRef, SliceReconciler
 from drafast.testing import wait_until
-from drafast.testing.controlplane import ControlPlane
+from drafast.testing.cluster import ControlPlane
 from drafast.types import (
     Device,
     DeviceName,

@@ -24,8 +24,10 @@ from typing import Any
 import pytest
 import yaml
 
-from drafast.testing.controlplane import ApiError, ControlPlane, ControlPlaneError
-from drafast.testing.node import (
+from drafast.testing.cluster import (
+    ApiError,
+    ControlPlane,
+    ControlPlaneError,
     HostPlugin,
     Node,
     default_node_name,

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from nx_fixture import trees
 
-from drafast.testing.node import HostPlugin, delete_pods, pod_manifest
+from drafast.testing.cluster import HostPlugin, delete_pods, pod_manifest
 
 from .conftest import V1, NodeEnv, apply, container_report, pod_claim_uids, run_pods
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from drafast.testing.node import delete_pods, parse_metrics
+from drafast.testing.cluster import delete_pods, parse_metrics
 
 from .conftest import (
     FILE_DRIVER,

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from drafast.testing.node import delete_pods, wait_pods_running, wait_until
+from drafast.testing.cluster import delete_pods, wait_pods_running, wait_until
 
 from .conftest import (
     FILE_DRIVER,
