@@ -97,7 +97,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             plugin = HostPlugin.start(
                 node,
                 root / "drafast",
-                extra=["--resource-dir", str(files), "--log-level", "warning"],
+                settings={"resource_dir": files},
+                common={"log_level": "warning"},
             )
             try:
                 yield Cluster(cp, node, plugin)

@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 
+from drafast.app.schema import command_line
+from drafast.app.settings import RunOptions
+
 from .test_prepare_e2e import Client, Rig, Rounds
 
 
@@ -16,7 +19,8 @@ from .test_prepare_e2e import Client, Rig, Rounds
 def serial_rig(
     tmp_path_factory: pytest.TempPathFactory, loop: asyncio.AbstractEventLoop
 ) -> Iterator[Rig]:
-    r = Rig(tmp_path_factory.mktemp("bench-serial"), loop, "--serialize")
+    serialize = command_line(RunOptions, {"serialize": True})
+    r = Rig(tmp_path_factory.mktemp("bench-serial"), loop, *serialize)
     yield r
     r.close()
 

@@ -17,7 +17,7 @@ import pytest
 
 from drafast.app.schema import command_line
 from drafast.app.settings import RunOptions
-from drafast.testing.controlplane import ControlPlane
+from drafast.testing.cluster import ControlPlane
 
 pytestmark = pytest.mark.e2e
 DRIVER = "fabric.example.com"

@@ -23,7 +23,7 @@ __all__ = [
     "pinned_versions",
 ]
 
-#: What :class:`drafast.testing.controlplane.ControlPlane` needs (kubelet is only for node tests).
+#: What :class:`drafast.testing.cluster.ControlPlane` needs (kubelet is only for node tests).
 CONTROL_PLANE_BINARIES = (
     "etcd",
     "kube-apiserver",

@@ -135,14 +135,14 @@ def node_env(
         cp.kubectl("apply", "-f", "-", input=yaml.safe_dump(_device_class(SHARED_DRIVER)))
         try:
             plugins.append(
-                HostPlugin.start(node, root / "drafast", extra=["--resource-dir", str(files_dir)])
+                HostPlugin.start(node, root / "drafast", settings={"resource_dir": files_dir})
             )
             plugins.append(
                 HostPlugin.start(
                     node,
                     root / "drafast",
                     driver_name=SHARED_DRIVER,
-                    extra=["--resource-dir", str(shared_dir), "--shared-files"],
+                    settings={"resource_dir": shared_dir, "shared_files": True},
                 )
             )
         except ControlPlaneError as e:

@@ -32,7 +32,7 @@ def nx_plugin(env: NodeEnv, tmp_path: Path) -> Iterator[HostPlugin]:
         tmp_path / "drafast",
         driver="nx",
         driver_name=NX_DRIVER,
-        extra=["--host-root", str(root)],
+        settings={"host_root": root},
     )
     try:
         yield plugin

@@ -129,7 +129,7 @@ def _start_all(
         (files / f).touch()
     cp.kubectl("apply", "-f", "-", input=json.dumps(FILE_DEVICE_CLASS))
     print("==> starting drafast (file driver) as a host process", flush=True)
-    plugin = HostPlugin.start(node, workdir / "drafast", extra=["--resource-dir", str(files)])
+    plugin = HostPlugin.start(node, workdir / "drafast", settings={"resource_dir": files})
     stack.callback(plugin.stop)
     return cp, node, plugin
 

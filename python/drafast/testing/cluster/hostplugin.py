@@ -10,10 +10,13 @@ import subprocess
 import sys
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from drafast.app.drivers import find_kind
+from drafast.app.schema import command_line
+from drafast.app.settings import RunOptions
 from drafast.testing.cluster.errors import NodeError
 from drafast.testing.cluster.node import Node
 from drafast.testing.cluster.probes import parse_metrics, probe
@@ -50,16 +53,23 @@ class HostPlugin:
         driver: str = "file",
         driver_name: str = "file.drafast.dev",
         argv: Sequence[str] | None = None,
+        settings: Mapping[str, object] | None = None,
+        common: Mapping[str, object] | None = None,
         extra: Sequence[str] = (),
         wait_registered: float = 60.0,
     ) -> HostPlugin:
         """Start ``python -m drafast run <driver>`` (or ``argv``) and wait until the kubelet
-        registered it (our ``/readyz``: NotifyRegistrationStatus(true) seen + slices published)."""
+        registered it (our ``/readyz``: NotifyRegistrationStatus(true) seen + slices published).
+        ``settings`` are the driver's own (by key, e.g. ``{"resource_dir": path}``) and
+        ``common`` further common ones (``{"log_level": "warning"}``): both become flags
+        through the settings schema; ``extra`` is appended as it is."""
         base = list(argv) if argv is not None else [sys.executable, "-m", "drafast", "run", driver]
+        flags = command_line(RunOptions, {"driver_name": driver_name, **(common or {})})
+        flags += command_line(find_kind(driver).settings, settings or {})
         plugin = cls(
             node=node,
             driver_name=driver_name,
-            argv=[*base, "--driver-name", driver_name, *extra],
+            argv=[*base, *flags, *extra],
             workdir=workdir,
             port=free_port(),
         )
@@ -91,23 +101,16 @@ class HostPlugin:
 
     def command(self) -> list[str]:
         n = self.node
-        return [
-            *self.argv,
-            "--node-name",
-            n.name,
-            "--registry-dir",
-            str(n.registry_dir),
-            "--plugin-dir",
-            str(self.plugin_dir),
-            "--cdi-dir",
-            str(n.cdi_dir),
-            "--cluster",
-            "kube",
-            "--kubeconfig",
-            str(n.cp.kubeconfig),
-            "--bind-address",
-            f"127.0.0.1:{self.port}",
-        ]
+        where = {
+            "node_name": n.name,
+            "registry_dir": n.registry_dir,
+            "plugin_dir": self.plugin_dir,
+            "cdi_dir": n.cdi_dir,
+            "cluster": "kube",
+            "kubeconfig": n.cp.kubeconfig,
+            "bind_address": f"127.0.0.1:{self.port}",
+        }
+        return [*self.argv, *command_line(RunOptions, where)]
 
     def launch(self) -> None:
         """Start the process (no waiting)."""
