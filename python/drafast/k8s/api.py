@@ -30,8 +30,9 @@ import orjson
 from drafast.k8s.credentials import Credentials, Endpoint
 from drafast.k8s.errors import ApiError, ApiRequestError, api_error
 from drafast.k8s.paths import ObjectRef
-from drafast.k8s.retry import Backoff, parse_retry_after
+from drafast.k8s.retry import parse_retry_after
 from drafast.k8s.settings import KubeSettings
+from drafast.runtime.backoff import Backoff
 from drafast.k8s.watch import BOOKMARK, ERROR, decode_event, iter_lines, object_version
 from drafast.types import JSON
 

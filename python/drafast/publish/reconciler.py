@@ -21,13 +21,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from drafast.errors import ConfigError, RecoverableError
-from drafast.publish.backoff import Backoff
+from drafast.runtime.backoff import Backoff
 from drafast.publish.compare import dropped_paths, likely_gates
 from drafast.publish.encode import pool_slice_specs
 from drafast.publish.sliceapi import CONFLICT, NOT_FOUND, OwnerRef, SliceAPI, http_status
 from drafast.publish.slicecache import SliceCache
-from drafast.publish.slicesync import PoolPlan, generate_name, plan_pool
+from drafast.publish.slicesync import PoolPlan, plan_pool
 from drafast.publish.validate import check_driver_name, check_pool
+from drafast.resourceapi.names import slice_generate_name
 from drafast.types import JSON, DriverResources
 
 log = logging.getLogger(__name__)
@@ -171,7 +172,7 @@ class SliceReconciler:
             want[name] = _Want(
                 specs=tuple(specs),
                 generation=pool.generation,
-                names=tuple(generate_name(i, self.driver, owner) for i in range(len(specs))),
+                names=tuple(slice_generate_name(i, self.driver, owner) for i in range(len(specs))),
                 owner_references=(self.owner.reference(),) if node_local and self.owner else (),
             )
             if any(not s.get("nodeName") for s in specs):

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from drafast.publish.backoff import Backoff
+from drafast.runtime.backoff import Backoff
 from drafast.publish.sliceapi import GONE, ApiStatusError, SliceAPI, http_status
 from drafast.types import JSON
 

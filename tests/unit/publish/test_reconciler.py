@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from drafast.publish.backoff import Backoff
+from drafast.runtime.backoff import Backoff
 from drafast.publish.reconciler import SliceReconciler
 from drafast.publish.sliceapi import ApiStatusError, OwnerRef
 from drafast.types import (

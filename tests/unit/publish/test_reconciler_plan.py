@@ -9,7 +9,7 @@ from fractions import Fraction
 import pytest
 
 from drafast.errors import ConfigError
-from drafast.publish.backoff import Backoff
+from drafast.runtime.backoff import Backoff
 from drafast.publish.compare import (
     DEFAULT_GATES,
     dropped_paths,
