@@ -225,8 +225,8 @@ class ValidRange:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RequestPolicy:
-    """How claims may take shares of a consumable capacity (``allowMultipleAllocations``):
-    a ``default`` share, and either ``valid_values`` (ascending, at most 10) or a ``valid_range``."""
+    """How claims may take shares of a consumable capacity (``allowMultipleAllocations``): a
+    ``default`` share, and either ``valid_values`` (ascending, at most 10) or a ``valid_range``."""
 
     default: QuantityText | None = None
     valid_values: tuple[QuantityText, ...] = ()

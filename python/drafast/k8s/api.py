@@ -32,8 +32,8 @@ from drafast.k8s.errors import ApiError, ApiRequestError, api_error
 from drafast.k8s.paths import ObjectRef
 from drafast.k8s.retry import parse_retry_after
 from drafast.k8s.settings import KubeSettings
-from drafast.runtime.backoff import Backoff
 from drafast.k8s.watch import BOOKMARK, ERROR, decode_event, iter_lines, object_version
+from drafast.runtime.backoff import Backoff
 from drafast.types import JSON
 
 log = logging.getLogger(__name__)

@@ -33,7 +33,9 @@ def _chunks(pool_name: str, pool: Pool) -> list[Slice]:
                 if d.name in seen:
                     raise ConfigError(f"pool {pool_name}: device {d.name} is listed twice")
                 seen.add(d.name)
-            chunks.append(Slice(devices=part, per_device_node_selection=sl.per_device_node_selection))
+            chunks.append(
+                Slice(devices=part, per_device_node_selection=sl.per_device_node_selection)
+            )
     # An empty pool is published as one empty slice ("no devices", not "no pool").
     return chunks or [Slice()]
 

@@ -21,14 +21,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from drafast.errors import ConfigError, RecoverableError
-from drafast.runtime.backoff import Backoff
+from drafast.k8s.errors import ConflictError, NotFoundError
 from drafast.publish.compare import dropped_paths, likely_gates
 from drafast.publish.encode import pool_slice_specs
-from drafast.publish.sliceapi import CONFLICT, NOT_FOUND, OwnerRef, SliceAPI, http_status
+from drafast.publish.sliceapi import OwnerRef, SliceAPI
 from drafast.publish.slicecache import SliceCache
 from drafast.publish.slicesync import PoolPlan, plan_pool
 from drafast.publish.validate import check_driver_name, check_pool
 from drafast.resourceapi.names import slice_generate_name
+from drafast.runtime.backoff import Backoff
 from drafast.types import JSON, DriverResources
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class SyncStats:
         )
 
 
-class _StaleCacheError(Exception):
+class _StaleCacheError(RecoverableError):
     """A write hit a conflict or a missing object: our view is stale, list again."""
 
     partial = SyncStats()
@@ -353,7 +354,7 @@ class SliceReconciler:
                 self._adopt(body, stored)
                 stats.add(creates=1)
         except Exception as err:
-            if http_status(err) in (CONFLICT, NOT_FOUND):
+            if isinstance(err, ConflictError | NotFoundError):
                 raise _StaleCacheError() from err
             raise
 

@@ -22,6 +22,7 @@ from drafast.publish.compare import same_spec
 from drafast.resourceapi.names import API_VERSION, slice_index
 from drafast.types import JSON
 
+
 def generation_of(obj: JSON) -> int:
     return int(obj.get("spec", {}).get("pool", {}).get("generation", 0))
 

@@ -67,7 +67,9 @@ _UID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,127}$")
 _NAME_INVALID = re.compile(r"[^a-z0-9.-]+")
 _NAME_DOTS = re.compile(r"[-.]*\.[-.]*")
 
-DNS_LABEL_RULE: Final = "DNS label (at most 63 lower-case alphanumerics or '-', alphanumeric at both ends)"
+DNS_LABEL_RULE: Final = (
+    "DNS label (at most 63 lower-case alphanumerics or '-', alphanumeric at both ends)"
+)
 DNS_SUBDOMAIN_RULE: Final = "DNS subdomain (at most 253 characters: DNS labels joined by '.')"
 C_IDENTIFIER_RULE: Final = "C identifier (at most 32 of [A-Za-z0-9_], not starting with a digit)"
 QUALIFIED_NAME_RULE: Final = "qualified name ([domain/]C identifier, domain a DNS subdomain <= 63)"
@@ -125,10 +127,14 @@ def check_qualified_name(
         raise _fail(value, what, QUALIFIED_NAME_RULE, error)
 
 
-def check_driver_name(value: str, what: str = "", *, error: type[DrafastError] = ConfigError) -> None:
+def check_driver_name(
+    value: str, what: str = "", *, error: type[DrafastError] = ConfigError
+) -> None:
     """A driver name: a DNS subdomain of at most 63 characters."""
     if not is_dns_subdomain(value, MAX_DRIVER_NAME):
-        raise _fail(value, what or f"driver {value!r}", "DNS subdomain of at most 63 characters", error)
+        raise _fail(
+            value, what or f"driver {value!r}", "DNS subdomain of at most 63 characters", error
+        )
 
 
 def check_pool_name(value: str, what: str = "", *, error: type[DrafastError] = ConfigError) -> None:
@@ -138,7 +144,9 @@ def check_pool_name(value: str, what: str = "", *, error: type[DrafastError] = C
         raise _fail(value, what or f"pool {value}: name", rule, error)
 
 
-def check_label_name(value: str, what: str = "", *, error: type[DrafastError] = ConfigError) -> None:
+def check_label_name(
+    value: str, what: str = "", *, error: type[DrafastError] = ConfigError
+) -> None:
     """A label key (taint keys): ``[prefix/]name``, prefix a DNS subdomain, name <= 63."""
     prefix, slash, name = value.rpartition("/")
     if not (
@@ -146,7 +154,9 @@ def check_label_name(value: str, what: str = "", *, error: type[DrafastError] = 
         and _LABEL_NAME.match(name)
         and (not slash or is_dns_subdomain(prefix))
     ):
-        raise _fail(value, what, "label name ([DNS subdomain/]name, name <= 63 of [-A-Za-z0-9_.])", error)
+        raise _fail(
+            value, what, "label name ([DNS subdomain/]name, name <= 63 of [-A-Za-z0-9_.])", error
+        )
 
 
 def check_label_value(

@@ -72,13 +72,17 @@ def attribute_from_json(obj: JSON, where: str) -> AttributeValue:
         raise ConfigError(f"{where}: not a device attribute (exactly one value): {obj!r}")
     ((kind, value),) = obj.items()
     if kind in ("bool", "int") and type(value) is (bool if kind == "bool" else int):
-        return value  # type: ignore[no-any-return]
+        return value
     if kind in ("string", "version") and isinstance(value, str):
         return Version(value) if kind == "version" else value
     lists = {"bools": bool, "ints": int, "strings": str, "versions": str}
-    if kind in lists and isinstance(value, list) and value:
-        if all(type(v) is lists[kind] for v in value):
-            return tuple(Version(v) for v in value) if kind == "versions" else tuple(value)
+    if (
+        kind in lists
+        and isinstance(value, list)
+        and value
+        and all(type(v) is lists[kind] for v in value)
+    ):
+        return tuple(Version(v) for v in value) if kind == "versions" else tuple(value)
     raise ConfigError(f"{where}: not a device attribute: {obj!r}")
 
 
@@ -182,7 +186,7 @@ def _counters_to_json(counters: Mapping[str, str], where: str) -> JSON:
     return out
 
 
-def _counters_from_json(obj: JSON) -> dict[str, str]:
+def _counters_from_json(obj: JSON | None) -> dict[str, str]:
     return {name: str(c["value"]) for name, c in (obj or {}).items()}
 
 
