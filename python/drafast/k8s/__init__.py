@@ -6,14 +6,17 @@ imports the ``kubernetes`` client) or, offline, a directory of YAML/JSON objects
 * :class:`KubeClaimSource` -- the :class:`drafast.driver.ClaimSource` of a real cluster;
 * :class:`ClaimStatusWriter` -- a driver's ``status.devices`` entries of a ResourceClaim;
 * :class:`NodeLabels` -- labels a component owns on its Node;
-* :class:`DirStore` and friends -- the offline stand-in;
+* :class:`DirStore` and friends -- the offline stand-in; :class:`DirSlices` is its ``SliceAPI``
+  (the same reconciler publishes to either);
 * (unit tests use the in-memory API server :mod:`drafast.testing.fakeapi`).
 
-May import drafast.types, drafast.config, drafast.errors and drafast.driver.
+May import drafast.driver, drafast.config, drafast.resourceapi, drafast.runtime, drafast.types
+and drafast.errors.
 """
 
 from drafast.k8s.api import ApiStats, KubeAPI, PatchType
 from drafast.k8s.claims import KubeClaimSource
+from drafast.k8s.dirslices import DirSlices
 from drafast.k8s.dirstore import DirClaimSource, DirSliceSink, DirStore
 from drafast.k8s.errors import (
     AlreadyExistsError,
@@ -47,6 +50,7 @@ __all__ = [
     "DeviceStatus",
     "DirClaimSource",
     "DirSliceSink",
+    "DirSlices",
     "DirStore",
     "GoneError",
     "KubeAPI",

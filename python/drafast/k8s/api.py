@@ -27,8 +27,10 @@ from typing import Final, Literal, Self, TypeVar
 import aiohttp
 import orjson
 
+from drafast.errors import DrafastError
 from drafast.k8s.credentials import Credentials, Endpoint
 from drafast.k8s.errors import ApiError, ApiRequestError, api_error
+from drafast.k8s.metrics import ApiMetrics
 from drafast.k8s.paths import ObjectRef
 from drafast.k8s.retry import parse_retry_after
 from drafast.k8s.settings import KubeSettings
@@ -59,7 +61,7 @@ _ALWAYS_RETRIED: Final = frozenset({429, 503})
 
 @dataclass(slots=True)
 class ApiStats:
-    """Plain counters, exported as metrics by the composition root."""
+    """Plain counters for tests and logs; metrics go to :class:`ApiMetrics` as they happen."""
 
     requests: dict[str, int] = field(default_factory=dict)
     """HTTP attempts by verb (get, list, watch, create, update, patch, delete)."""
@@ -68,8 +70,9 @@ class ApiStats:
     retries: int = 0
 
 
-class _Failure(Exception):
-    """One failed attempt, before the retry loop decides what it means."""
+class _Failure(DrafastError):
+    """One failed attempt, before the retry loop decides what it means (never leaves this
+    module: :meth:`error` turns it into the :class:`ApiError` callers see)."""
 
     def __init__(
         self,
@@ -120,9 +123,16 @@ class KubeAPI:
     message; see that module for which subclass means what.
     """
 
-    def __init__(self, settings: KubeSettings, *, credentials: Credentials | None = None) -> None:
+    def __init__(
+        self,
+        settings: KubeSettings,
+        *,
+        credentials: Credentials | None = None,
+        metrics: ApiMetrics | None = None,
+    ) -> None:
         self.settings = settings
         self.stats = ApiStats()
+        self._metrics = metrics
         self._credentials = credentials or Credentials(settings.kubeconfig, settings.context)
         self._session: aiohttp.ClientSession | None = None
         self._endpoint: Endpoint | None = None
@@ -332,6 +342,8 @@ class KubeAPI:
 
     def _count_error(self, status: int) -> None:
         self.stats.errors[status] = self.stats.errors.get(status, 0) + 1
+        if self._metrics is not None:
+            self._metrics.api_error(status)
 
     async def _request(
         self,

@@ -29,6 +29,7 @@ from drafast.k8s.dirstore import DirStore
 from drafast.k8s.errors import ApiError, api_error
 from drafast.k8s.paths import ObjectRef, slice_path
 from drafast.k8s.selectors import fields_match
+from drafast.resourceapi.names import API_VERSION
 from drafast.types import JSON
 
 RESOURCE = "resourceslices"
@@ -107,7 +108,7 @@ class DirSlices:
             generation=1,
             creationTimestamp=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         )
-        obj.setdefault("apiVersion", "resource.k8s.io/v1")
+        obj.setdefault("apiVersion", API_VERSION)
         obj.setdefault("kind", "ResourceSlice")
         return self._store(obj, "ADDED")
 
