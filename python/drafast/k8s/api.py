@@ -29,7 +29,7 @@ import orjson
 
 from drafast.errors import DrafastError
 from drafast.k8s.credentials import Credentials, Endpoint
-from drafast.k8s.errors import ApiError, ApiRequestError, api_error
+from drafast.k8s.errors import ApiError, ApiRequestError, api_error, watch_error
 from drafast.k8s.metrics import ApiMetrics
 from drafast.k8s.paths import ObjectRef
 from drafast.k8s.retry import parse_retry_after
@@ -322,7 +322,7 @@ class KubeAPI:
                             break
                         obj: JSON = event["object"]
                         if event["type"] == ERROR:
-                            raise _watch_error(obj, target)
+                            raise watch_error(obj, target)
                         rv = object_version(obj) or rv
                         interrupted.reset()
                         if bookmarks or event["type"] != BOOKMARK:
@@ -577,15 +577,3 @@ def _transport_failure(err: BaseException, *, idempotent: bool) -> _Failure:
     # A failed connect sent nothing: safe to repeat whatever the verb.
     retryable = idempotent or isinstance(err, aiohttp.ClientConnectorError)
     return _Failure(None, reason, message, retryable=retryable)
-
-
-def _watch_error(status: JSON, target: ObjectRef) -> ApiError:
-    """An ERROR event carries a ``Status``; 410 (too old resourceVersion) becomes GoneError."""
-    code = status.get("code")
-    return api_error(
-        verb="watch",
-        target=target,
-        status=code if isinstance(code, int) else 500,
-        reason=str(status.get("reason") or "Error"),
-        api_message=str(status.get("message") or ""),
-    )

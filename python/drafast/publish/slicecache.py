@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from drafast.k8s.errors import GoneError, api_error
+from drafast.k8s.errors import GoneError, watch_error
 from drafast.k8s.paths import ObjectRef, slice_path
 from drafast.publish.sliceapi import SliceAPI
 from drafast.runtime.backoff import Backoff
@@ -110,15 +110,8 @@ class SliceCache:
         """One watch event."""
         kind = event.get("type")
         obj = event.get("object") or {}
-        if kind == "ERROR":  # a Status; 410 (too old resourceVersion) becomes GoneError
-            code = obj.get("code")
-            raise api_error(
-                verb="watch",
-                target=_SLICES,
-                status=code if isinstance(code, int) else 500,
-                reason=str(obj.get("reason") or "Error"),
-                api_message=str(obj.get("message") or ""),
-            )
+        if kind == "ERROR":
+            raise watch_error(obj, _SLICES)
         rv = str(obj.get("metadata", {}).get("resourceVersion", ""))
         if rv:
             self.resource_version = rv
