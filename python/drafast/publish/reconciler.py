@@ -364,7 +364,7 @@ class SliceReconciler:
             raise
 
     def _written(self, verb: WriteVerb, stats: _Counter) -> None:
-        stats.add(**{f"{verb}s": 1})
+        stats.add(creates=verb == "create", updates=verb == "update", deletes=verb == "delete")
         if self._metrics is not None:
             self._metrics.slice_written(verb)
 
