@@ -28,6 +28,7 @@ from drafast.k8s.errors import (
     NotFoundError,
 )
 from drafast.k8s.labels import OWNED_LABELS_ANNOTATION, NodeLabels
+from drafast.k8s.metrics import ApiMetrics
 from drafast.k8s.nodes import node_owner_reference, node_uid
 from drafast.k8s.objects import allocated_claim
 from drafast.k8s.paths import RESOURCE_V1, ObjectRef, claim_path, node_path, slice_path
@@ -40,6 +41,7 @@ __all__ = [
     "RESOURCE_V1",
     "AlreadyExistsError",
     "ApiError",
+    "ApiMetrics",
     "ApiRequestError",
     "ApiStats",
     "ApiUnavailableError",
