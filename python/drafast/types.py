@@ -209,12 +209,86 @@ class Version(str):
 
 AttributeValue = bool | int | str | Version | tuple[int, ...] | tuple[bool, ...] | tuple[str, ...]
 
+QuantityText = str
+"""A Kubernetes quantity as text (``"16Gi"``, ``"4"``, ``"500m"``); ``str()`` of a
+:class:`drafast.resourceapi.Quantity` gives one. The publisher validates it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ValidRange:
+    """Allowed share sizes ``min, min+step, ...`` up to ``max`` (None: unbounded)."""
+
+    min: QuantityText
+    max: QuantityText | None = None
+    step: QuantityText | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestPolicy:
+    """How claims may take shares of a consumable capacity (``allowMultipleAllocations``): a
+    ``default`` share, and either ``valid_values`` (ascending, at most 10) or a ``valid_range``."""
+
+    default: QuantityText | None = None
+    valid_values: tuple[QuantityText, ...] = ()
+    valid_range: ValidRange | None = None
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Capacity:
-    value: str
+    value: QuantityText
     """A Kubernetes quantity, e.g. ``"16Gi"`` or ``"4"``."""
-    request_policy: JSON | None = None
+    request_policy: RequestPolicy | None = None
+
+
+class TaintEffect(enum.StrEnum):
+    NO_SCHEDULE = "NoSchedule"
+    NO_EXECUTE = "NoExecute"
+    NONE = "None"
+    """Informational only (1.35+)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Taint:
+    """A device taint. ``time_added`` (RFC 3339) is set by the API server when None, and kept
+    across rewrites by the publisher."""
+
+    key: str
+    """A label name (``[prefix/]name``)."""
+    effect: TaintEffect
+    value: str = ""
+    time_added: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CounterSet:
+    """Shared counters of a pool (partitionable devices): name -> quantity."""
+
+    name: str
+    """A DNS label, unique in the pool."""
+    counters: Mapping[str, QuantityText]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CounterConsumption:
+    """What one device takes from a counter set while allocated."""
+
+    counter_set: str
+    counters: Mapping[str, QuantityText]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeSelection:
+    """Where devices are usable: exactly one of a node, a ``core/v1`` NodeSelector (JSON with one
+    ``nodeSelectorTerms`` entry), or all nodes."""
+
+    node_name: NodeName | None = None
+    node_selector: JSON | None = None
+    all_nodes: bool = False
+
+    @property
+    def chosen(self) -> int:
+        """How many of the three are set (valid: exactly 1)."""
+        return sum((self.node_name is not None, self.node_selector is not None, self.all_nodes))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -225,13 +299,13 @@ class Device:
     attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
     capacity: Mapping[str, Capacity] = field(default_factory=dict)
     allow_multiple_allocations: bool = False
-    taints: tuple[JSON, ...] = ()
-    consumes_counters: tuple[JSON, ...] = ()
+    taints: tuple[Taint, ...] = ()
+    consumes_counters: tuple[CounterConsumption, ...] = ()
     binds_to_node: bool = False
     binding_conditions: tuple[str, ...] = ()
     binding_failure_conditions: tuple[str, ...] = ()
-    node_selection: JSON | None = None
-    """Per-device ``nodeName``/``nodeSelector``/``allNodes`` (with per-device node selection)."""
+    node_selection: NodeSelection | None = None
+    """Per-device node selection (only with ``Slice.per_device_node_selection``)."""
 
     @property
     def uses_advanced_features(self) -> bool:
@@ -245,7 +319,7 @@ class Slice:
     """Devices meant to share one ResourceSlice; the publisher chunks further if needed."""
 
     devices: tuple[Device, ...] = ()
-    shared_counters: tuple[JSON, ...] = ()
+    shared_counters: tuple[CounterSet, ...] = ()
     per_device_node_selection: bool = False
 
 
@@ -256,8 +330,15 @@ class Pool:
     slices: tuple[Slice, ...]
     node_name: NodeName | None = None
     node_selector: JSON | None = None
+    """A ``core/v1`` NodeSelector with one ``nodeSelectorTerms`` entry."""
     all_nodes: bool = False
     generation: int = 0
+
+    @property
+    def node_selection(self) -> NodeSelection:
+        return NodeSelection(
+            node_name=self.node_name, node_selector=self.node_selector, all_nodes=self.all_nodes
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

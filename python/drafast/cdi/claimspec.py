@@ -9,70 +9,14 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from drafast import _native
 from drafast.errors import CDIError
+from drafast.resourceapi.cdiedits import edits_to_json
 from drafast.runtime.iojobs import IoJobs
-from drafast.types import ContainerEdits, PreparedClaim, PreparedDevice
-
-
-def edits_to_cdi(e: ContainerEdits) -> dict[str, Any]:
-    """ContainerEdits -> CDI ``containerEdits`` JSON (absent fields omitted)."""
-    out: dict[str, Any] = {}
-    if e.env:
-        out["env"] = list(e.env)
-    if e.device_nodes:
-        out["deviceNodes"] = [
-            {
-                k: v
-                for k, v in (
-                    ("path", n.path),
-                    ("hostPath", n.host_path),
-                    ("type", n.type),
-                    ("major", n.major),
-                    ("minor", n.minor),
-                    ("fileMode", n.file_mode),
-                    ("permissions", n.permissions),
-                    ("uid", n.uid),
-                    ("gid", n.gid),
-                )
-                if v is not None
-            }
-            for n in e.device_nodes
-        ]
-    if e.hooks:
-        out["hooks"] = [
-            {
-                k: v
-                for k, v in (
-                    ("hookName", h.hook_name),
-                    ("path", h.path),
-                    ("args", list(h.args) or None),
-                    ("env", list(h.env) or None),
-                    ("timeout", h.timeout),
-                )
-                if v is not None
-            }
-            for h in e.hooks
-        ]
-    if e.mounts:
-        out["mounts"] = [
-            {
-                k: v
-                for k, v in (
-                    ("hostPath", m.host_path),
-                    ("containerPath", m.container_path),
-                    ("type", m.type),
-                    ("options", list(m.options) or None),
-                )
-                if v is not None
-            }
-            for m in e.mounts
-        ]
-    return out
+from drafast.types import PreparedClaim, PreparedDevice
 
 
 class ClaimSpecWriter:
@@ -109,7 +53,7 @@ class ClaimSpecWriter:
     def render(self, claim_uid: str, prepared: PreparedClaim) -> bytes | None:
         """The spec JSON (before native validation), or None when no device has edits."""
         devices = [
-            {"name": self.device_name(claim_uid, d), "containerEdits": edits_to_cdi(d.edits)}
+            {"name": self.device_name(claim_uid, d), "containerEdits": edits_to_json(d.edits)}
             for d in prepared.devices
             if d.edits
         ]

@@ -6,16 +6,19 @@ imports the ``kubernetes`` client) or, offline, a directory of YAML/JSON objects
 * :class:`KubeClaimSource` -- the :class:`drafast.driver.ClaimSource` of a real cluster;
 * :class:`ClaimStatusWriter` -- a driver's ``status.devices`` entries of a ResourceClaim;
 * :class:`NodeLabels` -- labels a component owns on its Node;
-* :class:`DirStore` and friends -- the offline stand-in;
+* :class:`DirStore` and friends -- the offline stand-in; :class:`DirSlices` is its ``SliceAPI``
+  (the same reconciler publishes to either);
 * (unit tests use the in-memory API server :mod:`drafast.testing.fakeapi`).
 
-May import drafast.types, drafast.config, drafast.errors and drafast.driver.
+May import drafast.driver, drafast.config, drafast.resourceapi, drafast.runtime, drafast.types
+and drafast.errors.
 """
 
 from drafast.k8s.allocated import KubeAllocatedClaims
 from drafast.k8s.api import ApiStats, KubeAPI, PatchType
 from drafast.k8s.claims import KubeClaimSource
 from drafast.k8s.dirports import DirAllocatedClaims, DirClaimStatus, DirNodeLabels
+from drafast.k8s.dirslices import DirSlices
 from drafast.k8s.dirstore import DirClaimSource, DirSliceSink, DirStore
 from drafast.k8s.errors import (
     AlreadyExistsError,
@@ -28,6 +31,7 @@ from drafast.k8s.errors import (
 )
 from drafast.k8s.labels import OWNED_LABELS_ANNOTATION, NodeLabels
 from drafast.k8s.lease import LeaseElector, LeaseLostError
+from drafast.k8s.metrics import ApiMetrics
 from drafast.k8s.nodes import node_owner_reference, node_uid
 from drafast.k8s.objects import allocated_claim
 from drafast.k8s.paths import RESOURCE_V1, ObjectRef, claim_path, node_path, slice_path
@@ -40,6 +44,7 @@ __all__ = [
     "RESOURCE_V1",
     "AlreadyExistsError",
     "ApiError",
+    "ApiMetrics",
     "ApiRequestError",
     "ApiStats",
     "ApiUnavailableError",
@@ -53,6 +58,7 @@ __all__ = [
     "DirClaimStatus",
     "DirNodeLabels",
     "DirSliceSink",
+    "DirSlices",
     "DirStore",
     "GoneError",
     "KubeAPI",

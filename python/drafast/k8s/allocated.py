@@ -25,8 +25,8 @@ from drafast.errors import ClaimError
 from drafast.k8s.api import KubeAPI
 from drafast.k8s.errors import ApiError, GoneError
 from drafast.k8s.paths import RESOURCE_V1
-from drafast.k8s.retry import Backoff
 from drafast.resourceapi.claim import allocated_to, claim_ref, resolve_claim
+from drafast.runtime.backoff import Backoff
 from drafast.types import JSON, Claim, DriverName
 
 if TYPE_CHECKING:

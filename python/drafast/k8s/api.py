@@ -27,12 +27,15 @@ from typing import Final, Literal, Self, TypeVar
 import aiohttp
 import orjson
 
+from drafast.errors import DrafastError
 from drafast.k8s.credentials import Credentials, Endpoint
-from drafast.k8s.errors import ApiError, ApiRequestError, api_error
+from drafast.k8s.errors import ApiError, ApiRequestError, api_error, watch_error
+from drafast.k8s.metrics import ApiMetrics
 from drafast.k8s.paths import ObjectRef
-from drafast.k8s.retry import Backoff, parse_retry_after
+from drafast.k8s.retry import parse_retry_after
 from drafast.k8s.settings import KubeSettings
 from drafast.k8s.watch import BOOKMARK, ERROR, decode_event, iter_lines, object_version
+from drafast.runtime.backoff import Backoff
 from drafast.types import JSON
 
 log = logging.getLogger(__name__)
@@ -58,7 +61,7 @@ _ALWAYS_RETRIED: Final = frozenset({429, 503})
 
 @dataclass(slots=True)
 class ApiStats:
-    """Plain counters, exported as metrics by the composition root."""
+    """Plain counters for tests and logs; metrics go to :class:`ApiMetrics` as they happen."""
 
     requests: dict[str, int] = field(default_factory=dict)
     """HTTP attempts by verb (get, list, watch, create, update, patch, delete)."""
@@ -67,8 +70,9 @@ class ApiStats:
     retries: int = 0
 
 
-class _Failure(Exception):
-    """One failed attempt, before the retry loop decides what it means."""
+class _Failure(DrafastError):
+    """One failed attempt, before the retry loop decides what it means (never leaves this
+    module: :meth:`error` turns it into the :class:`ApiError` callers see)."""
 
     def __init__(
         self,
@@ -119,9 +123,16 @@ class KubeAPI:
     message; see that module for which subclass means what.
     """
 
-    def __init__(self, settings: KubeSettings, *, credentials: Credentials | None = None) -> None:
+    def __init__(
+        self,
+        settings: KubeSettings,
+        *,
+        credentials: Credentials | None = None,
+        metrics: ApiMetrics | None = None,
+    ) -> None:
         self.settings = settings
         self.stats = ApiStats()
+        self._metrics = metrics
         self._credentials = credentials or Credentials(settings.kubeconfig, settings.context)
         self._session: aiohttp.ClientSession | None = None
         self._endpoint: Endpoint | None = None
@@ -311,7 +322,7 @@ class KubeAPI:
                             break
                         obj: JSON = event["object"]
                         if event["type"] == ERROR:
-                            raise _watch_error(obj, target)
+                            raise watch_error(obj, target)
                         rv = object_version(obj) or rv
                         interrupted.reset()
                         if bookmarks or event["type"] != BOOKMARK:
@@ -331,6 +342,8 @@ class KubeAPI:
 
     def _count_error(self, status: int) -> None:
         self.stats.errors[status] = self.stats.errors.get(status, 0) + 1
+        if self._metrics is not None:
+            self._metrics.api_error(status)
 
     async def _request(
         self,
@@ -564,15 +577,3 @@ def _transport_failure(err: BaseException, *, idempotent: bool) -> _Failure:
     # A failed connect sent nothing: safe to repeat whatever the verb.
     retryable = idempotent or isinstance(err, aiohttp.ClientConnectorError)
     return _Failure(None, reason, message, retryable=retryable)
-
-
-def _watch_error(status: JSON, target: ObjectRef) -> ApiError:
-    """An ERROR event carries a ``Status``; 410 (too old resourceVersion) becomes GoneError."""
-    code = status.get("code")
-    return api_error(
-        verb="watch",
-        target=target,
-        status=code if isinstance(code, int) else 500,
-        reason=str(status.get("reason") or "Error"),
-        api_message=str(status.get("message") or ""),
-    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from drafast.errors import DrafastError, PermanentError, RecoverableError
 from drafast.k8s.paths import ObjectRef
+from drafast.types import JSON
 
 
 class ApiError(DrafastError):
@@ -95,4 +96,17 @@ def api_error(
         reason=reason,
         api_message=api_message,
         attempts=attempts,
+    )
+
+
+def watch_error(status: JSON, target: ObjectRef) -> ApiError:
+    """The error of a watch ``ERROR`` event, which carries a ``Status`` object: 410 (too old
+    resourceVersion) becomes :class:`GoneError`."""
+    code = status.get("code")
+    return api_error(
+        verb="watch",
+        target=target,
+        status=code if isinstance(code, int) else 500,
+        reason=str(status.get("reason") or "Error"),
+        api_message=str(status.get("message") or ""),
     )

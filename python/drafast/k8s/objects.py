@@ -5,9 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
+from drafast.resourceapi.names import API_VERSION
 from drafast.types import JSON
-
-API_VERSION = "resource.k8s.io/v1"
 
 
 def allocated_claim(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-RESOURCE_V1 = "resource.k8s.io/v1"
-"""The DRA API group/version drafast speaks (GA since Kubernetes 1.34)."""
+from drafast.resourceapi.names import API_VERSION as RESOURCE_V1
+
+__all__ = ["RESOURCE_V1", "ObjectRef", "claim_path", "node_path", "slice_path"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,18 +1,24 @@
-"""ResourceSlice publishing: desired state (DriverResources) -> slice objects -> a sink.
+"""ResourceSlice publishing: desired state (DriverResources) -> slice objects -> a SliceAPI.
 
-* :class:`SliceReconciler` -- the API-server publisher, with the Go resourceslice controller's
-  semantics (index names, generations, minimal writes, watch + resync);
-* :func:`encode_slices` -- DriverResources -> validated ResourceSlice objects.
+* :class:`SliceReconciler` -- the publisher, with the Go resourceslice controller's semantics
+  (index names, generations, minimal writes, watch + resync), for the API server
+  (``drafast.k8s.slices.KubeSlices``) and the dir store (``drafast.k8s.DirSlices``) alike;
+* :class:`PublishMetrics` -- what it records on the process's metrics registry;
+* :func:`encode_slices` -- DriverResources -> validated ResourceSlice objects with fixed names.
 
-May import drafast.k8s, drafast.driver, drafast.types, drafast.config and drafast.errors.
+May import drafast.k8s (its errors), drafast.driver, drafast.resourceapi, drafast.runtime,
+drafast.types, drafast.config and drafast.errors.
 """
 
 from drafast.publish.encode import encode_slices
-from drafast.publish.reconciler import SliceReconciler, SyncStats
+from drafast.publish.metrics import PublishMetrics
+from drafast.publish.reconciler import PublishError, SliceReconciler, SyncStats
 from drafast.publish.sliceapi import OwnerRef, SliceAPI
 
 __all__ = [
     "OwnerRef",
+    "PublishError",
+    "PublishMetrics",
     "SliceAPI",
     "SliceReconciler",
     "SyncStats",

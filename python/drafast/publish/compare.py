@@ -11,12 +11,10 @@ Field paths name schema fields: ``devices[].taints``, ``devices[].capacity.*.req
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from decimal import Decimal, InvalidOperation
-from fractions import Fraction
 from typing import Any
 
+from drafast.resourceapi.quantity import parse_quantity
 from drafast.types import JSON
 
 # Keys whose values are maps keyed by user-chosen names, not schema fields.
@@ -26,25 +24,6 @@ _BOOL_PTRS = frozenset(
     {"allNodes", "perDeviceNodeSelection", "bindsToNode", "allowMultipleAllocations"}
 )
 _QUANTITY_KEYS = frozenset({"value", "default", "min", "max", "step", "validValues"})
-
-_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))([eE][+-]?\d+|Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?$")
-_SUFFIX = {
-    "n": Fraction(1, 10**9),
-    "u": Fraction(1, 10**6),
-    "m": Fraction(1, 1000),
-    "k": Fraction(10**3),
-    "M": Fraction(10**6),
-    "G": Fraction(10**9),
-    "T": Fraction(10**12),
-    "P": Fraction(10**15),
-    "E": Fraction(10**18),
-    "Ki": Fraction(2**10),
-    "Mi": Fraction(2**20),
-    "Gi": Fraction(2**30),
-    "Ti": Fraction(2**40),
-    "Pi": Fraction(2**50),
-    "Ei": Fraction(2**60),
-}
 
 _GATES = {
     "taints": "DRADeviceTaints",
@@ -73,21 +52,6 @@ DEFAULT_GATES = (
     "DRADeviceTaints",
     "DRAPartitionableDevices",
 )
-
-
-def parse_quantity(text: str) -> Fraction | None:
-    """A Kubernetes quantity as an exact number, or None when it does not parse."""
-    m = _QUANTITY.match(text.strip())
-    if not m:
-        return None
-    try:
-        number = Fraction(Decimal(m.group(1)))
-    except InvalidOperation:
-        return None
-    suffix = m.group(2) or ""
-    if suffix[:1] in ("e", "E") and len(suffix) > 1:
-        return number * Fraction(10) ** int(suffix[1:])
-    return number * _SUFFIX[suffix] if suffix else number
 
 
 def _empty(value: Any) -> bool:

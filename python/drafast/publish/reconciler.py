@@ -21,13 +21,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from drafast.errors import ConfigError, RecoverableError
-from drafast.publish.backoff import Backoff
+from drafast.k8s.errors import ConflictError, NotFoundError
 from drafast.publish.compare import dropped_paths, likely_gates
 from drafast.publish.encode import pool_slice_specs
-from drafast.publish.sliceapi import CONFLICT, NOT_FOUND, OwnerRef, SliceAPI, http_status
+from drafast.publish.metrics import PublishMetrics, WriteVerb
+from drafast.publish.sliceapi import OwnerRef, SliceAPI
 from drafast.publish.slicecache import SliceCache
-from drafast.publish.slicesync import PoolPlan, generate_name, plan_pool
+from drafast.publish.slicesync import PoolPlan, plan_pool
 from drafast.publish.validate import check_driver_name, check_pool
+from drafast.resourceapi.names import slice_generate_name
+from drafast.runtime.backoff import Backoff
 from drafast.types import JSON, DriverResources
 
 log = logging.getLogger(__name__)
@@ -55,7 +58,7 @@ class SyncStats:
         )
 
 
-class _StaleCacheError(Exception):
+class _StaleCacheError(RecoverableError):
     """A write hit a conflict or a missing object: our view is stale, list again."""
 
     partial = SyncStats()
@@ -106,6 +109,7 @@ class SliceReconciler:
         backoff: Backoff | None = None,
         conflict_retries: int = 3,
         clock: Callable[[], float] = time.monotonic,
+        metrics: PublishMetrics | None = None,
     ) -> None:
         check_driver_name(driver)
         self.api = api
@@ -116,6 +120,7 @@ class SliceReconciler:
         self._backoff = backoff or Backoff()
         self._conflict_retries = conflict_retries
         self._clock = clock
+        self._metrics = metrics
         self._want: dict[str, _Want] | None = None
         self._invalid: dict[str, str] = {}
         self._cluster_pools: set[str] = set()
@@ -171,7 +176,7 @@ class SliceReconciler:
             want[name] = _Want(
                 specs=tuple(specs),
                 generation=pool.generation,
-                names=tuple(generate_name(i, self.driver, owner) for i in range(len(specs))),
+                names=tuple(slice_generate_name(i, self.driver, owner) for i in range(len(specs))),
                 owner_references=(self.owner.reference(),) if node_local and self.owner else (),
             )
             if any(not s.get("nodeName") for s in specs):
@@ -207,6 +212,8 @@ class SliceReconciler:
             if self._handed_at is not None:
                 self.last_lag = self._clock() - self._handed_at
                 self._handed_at = None
+                if self._metrics is not None:
+                    self._metrics.published(self.last_lag)
             return total
 
     async def run(self) -> None:
@@ -341,20 +348,25 @@ class SliceReconciler:
                 meta = obj["metadata"]
                 await self.api.delete_slice(meta["name"], meta["uid"], meta["resourceVersion"])
                 self._cache_for(obj).record_delete(obj)
-                stats.add(deletes=1)
+                self._written("delete", stats)
                 log.debug("slice deleted", extra={**fields, "slice": meta["name"]})
             for body in plan.updates:
                 stored = await self.api.update_slice(body)
                 self._adopt(body, stored)
-                stats.add(updates=1)
+                self._written("update", stats)
             for body in plan.creates:
                 stored = await self.api.create_slice(body)
                 self._adopt(body, stored)
-                stats.add(creates=1)
+                self._written("create", stats)
         except Exception as err:
-            if http_status(err) in (CONFLICT, NOT_FOUND):
+            if isinstance(err, ConflictError | NotFoundError):
                 raise _StaleCacheError() from err
             raise
+
+    def _written(self, verb: WriteVerb, stats: _Counter) -> None:
+        stats.add(creates=verb == "create", updates=verb == "update", deletes=verb == "delete")
+        if self._metrics is not None:
+            self._metrics.slice_written(verb)
 
     def _cache_for(self, obj: JSON) -> SliceCache:
         node = obj.get("spec", {}).get("nodeName")

@@ -1,8 +1,8 @@
-"""What the slice reconciler needs from the API server, and how it reads API errors.
+"""What the slice reconciler needs from a cluster store (the API server or the dir store).
 
-``drafast.k8s`` sits below ``drafast.publish`` and cannot import this module, so errors are
-classified by their HTTP status (a ``status`` attribute, as on ``kubernetes`` client exceptions)
-rather than by class; :class:`ApiStatusError` exists for fakes and adapters that want a class.
+Errors are :mod:`drafast.k8s.errors` classes, the same for every implementation: ``drafast.k8s``
+sits below this package, so its implementations (``KubeSlices``, ``DirSlices``) match this
+protocol structurally and raise those classes, and fakes in tests raise them too.
 """
 
 from __future__ import annotations
@@ -11,20 +11,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from drafast.errors import RecoverableError
 from drafast.types import JSON, NodeName
-
-CONFLICT = 409
-GONE = 410
-NOT_FOUND = 404
 
 
 class SliceAPI(Protocol):
     """ResourceSlice access (``resource.k8s.io/v1``), raw JSON in and out.
 
-    Every method may raise; an exception whose ``status`` is 409 means a conflict (stale
-    resourceVersion, failed delete precondition, name taken), 404 means the object is gone, 410
-    means the watch's resourceVersion is too old. Anything else is treated as transient.
+    Every method may raise :class:`drafast.k8s.errors.ApiError`: :class:`ConflictError` (409:
+    stale resourceVersion, failed delete precondition, name taken), :class:`NotFoundError` (the
+    object is gone), :class:`GoneError` (the watch's resourceVersion is too old: list again).
+    Anything else is treated as transient.
     """
 
     async def list_slices(self, field_selector: str) -> tuple[list[JSON], str]:
@@ -50,20 +46,6 @@ class SliceAPI(Protocol):
         """DELETE with UID and resourceVersion preconditions (409 when they fail); a slice
         that is already gone is not an error."""
         ...
-
-
-class ApiStatusError(RecoverableError):
-    """An API call failed with an HTTP status (for fakes and adapters)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"{message} (HTTP {status})")
-        self.status = status
-
-
-def http_status(err: BaseException) -> int | None:
-    """The HTTP status carried by an API error, if any."""
-    status = getattr(err, "status", None)
-    return status if isinstance(status, int) else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

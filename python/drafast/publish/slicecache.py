@@ -15,15 +15,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from drafast.publish.backoff import Backoff
-from drafast.publish.sliceapi import GONE, ApiStatusError, SliceAPI, http_status
+from drafast.k8s.errors import GoneError, watch_error
+from drafast.k8s.paths import ObjectRef, slice_path
+from drafast.publish.sliceapi import SliceAPI
+from drafast.runtime.backoff import Backoff
 from drafast.types import JSON
 
 log = logging.getLogger(__name__)
 
 
-class WatchExpiredError(Exception):
-    """The watch's resourceVersion is too old (410 Gone): list again."""
+_SLICES = ObjectRef.from_path(slice_path())
 
 
 @dataclass(slots=True)
@@ -110,9 +111,7 @@ class SliceCache:
         kind = event.get("type")
         obj = event.get("object") or {}
         if kind == "ERROR":
-            if obj.get("code") == GONE:
-                raise WatchExpiredError(str(obj.get("message", "")))
-            raise ApiStatusError(int(obj.get("code") or 500), f"watch: {obj.get('message')}")
+            raise watch_error(obj, _SLICES)
         rv = str(obj.get("metadata", {}).get("resourceVersion", ""))
         if rv:
             self.resource_version = rv
@@ -160,11 +159,11 @@ class SliceCache:
                         await asyncio.sleep(self._backoff.initial)
                 except asyncio.CancelledError:
                     raise
+                except GoneError:
+                    log.info("slice watch expired, listing again", extra=self._fields())
+                    self.listed = False
+                    continue
                 except Exception as err:
-                    if isinstance(err, WatchExpiredError) or http_status(err) == GONE:
-                        log.info("slice watch expired, listing again", extra=self._fields())
-                        self.listed = False
-                        continue
                     failures += 1
                     delay = self._backoff.delay(failures)
                     log.warning(

@@ -15,40 +15,12 @@ Pure functions (no I/O), following the Go resourceslice controller (1.36+):
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from drafast.publish.compare import same_spec
+from drafast.resourceapi.names import API_VERSION, slice_index
 from drafast.types import JSON
-
-API_VERSION = "resource.k8s.io/v1"
-INDEX_DIGITS = 5
-# The API server keeps at most 58 characters of generateName and appends 5 random ones.
-MAX_GENERATE_NAME = 58
-_INDEX = re.compile(r"^([0-9a-f]{5,})-")
-_INVALID = re.compile(r"[^a-z0-9.-]+")
-_DOTS = re.compile(r"[-.]*\.[-.]*")
-
-
-def _name_part(text: str) -> str:
-    # A DNS subdomain fragment: lower case, runs around dots collapsed to one dot (so no label
-    # starts or ends with '-'), no leading or trailing punctuation.
-    return _DOTS.sub(".", _INVALID.sub("-", text.lower())).strip("-.")
-
-
-def generate_name(index: int, driver: str, owner: str) -> str:
-    """``<index>-<driver>-<owner>-``, cut so the final name stays a valid DNS subdomain."""
-    base = f"{index:0{INDEX_DIGITS}x}-{_name_part(driver)}-{_name_part(owner)}"
-    return base[: MAX_GENERATE_NAME - 1].rstrip("-.") + "-"
-
-
-def parse_index(name: str) -> int | None:
-    """The slice index encoded in a name made by :func:`generate_name`, else None."""
-    m = _INDEX.match(name)
-    if not m or f"{int(m.group(1), 16):0{INDEX_DIGITS}x}" != m.group(1):
-        return None
-    return int(m.group(1), 16)
 
 
 def generation_of(obj: JSON) -> int:
@@ -86,7 +58,7 @@ def plan_pool(
     obsolete: list[JSON] = []
     candidates: dict[int, list[JSON]] = {}
     for obj in sorted(existing, key=lambda o: str(o["metadata"]["name"])):
-        index = parse_index(str(obj["metadata"]["name"]))
+        index = slice_index(str(obj["metadata"]["name"]))
         if (
             generation_of(obj) < current
             or index is None

@@ -1,6 +1,7 @@
 """Durable record of prepared claims: a thin face over the native checkpoint.
 
-May import drafast._native, drafast.types and drafast.errors only.
+May import drafast._native, drafast.runtime, drafast.resourceapi, drafast.types and
+drafast.errors only.
 """
 
 from drafast.state.codec import ClaimRecord

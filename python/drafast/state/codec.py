@@ -8,14 +8,11 @@ from typing import Any
 import orjson
 
 from drafast.errors import CheckpointError
+from drafast.resourceapi.cdiedits import edits_from_json, edits_to_json
 from drafast.types import (
     ClaimRef,
     ClaimUID,
-    ContainerEdits,
     DeviceName,
-    DeviceNode,
-    Hook,
-    Mount,
     PoolName,
     PreparedClaim,
     PreparedDevice,
@@ -38,92 +35,6 @@ def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None and v not in ([], ())}
 
 
-def _edits_to_json(e: ContainerEdits) -> dict[str, Any]:
-    return _drop_none(
-        {
-            "env": list(e.env),
-            "deviceNodes": [
-                _drop_none(
-                    {
-                        "path": n.path,
-                        "hostPath": n.host_path,
-                        "type": n.type,
-                        "major": n.major,
-                        "minor": n.minor,
-                        "fileMode": n.file_mode,
-                        "permissions": n.permissions,
-                        "uid": n.uid,
-                        "gid": n.gid,
-                    }
-                )
-                for n in e.device_nodes
-            ],
-            "mounts": [
-                _drop_none(
-                    {
-                        "hostPath": m.host_path,
-                        "containerPath": m.container_path,
-                        "type": m.type,
-                        "options": list(m.options),
-                    }
-                )
-                for m in e.mounts
-            ],
-            "hooks": [
-                _drop_none(
-                    {
-                        "hookName": h.hook_name,
-                        "path": h.path,
-                        "args": list(h.args),
-                        "env": list(h.env),
-                        "timeout": h.timeout,
-                    }
-                )
-                for h in e.hooks
-            ],
-        }
-    )
-
-
-def edits_from_json(d: dict[str, Any]) -> ContainerEdits:
-    return ContainerEdits(
-        env=tuple(d.get("env", ())),
-        device_nodes=tuple(
-            DeviceNode(
-                path=n["path"],
-                host_path=n.get("hostPath"),
-                type=n.get("type"),
-                major=n.get("major"),
-                minor=n.get("minor"),
-                file_mode=n.get("fileMode"),
-                permissions=n.get("permissions"),
-                uid=n.get("uid"),
-                gid=n.get("gid"),
-            )
-            for n in d.get("deviceNodes", ())
-        ),
-        mounts=tuple(
-            Mount(
-                host_path=m["hostPath"],
-                container_path=m["containerPath"],
-                type=m.get("type"),
-                options=tuple(m.get("options", ())),
-            )
-            for m in d.get("mounts", ())
-        ),
-        hooks=tuple(
-            Hook(
-                hook_name=h["hookName"],
-                path=h["path"],
-                args=tuple(h.get("args", ())),
-                env=tuple(h.get("env", ())),
-                timeout=h.get("timeout"),
-            )
-            for h in d.get("hooks", ())
-        ),
-    )
-
-
 def encode_record(rec: ClaimRecord) -> bytes:
     devices = [
         _drop_none(
@@ -132,7 +43,7 @@ def encode_record(rec: ClaimRecord) -> bytes:
                 "pool": d.pool,
                 "device": d.device,
                 "shareID": d.share_id,
-                "edits": _edits_to_json(d.edits) or None,
+                "edits": edits_to_json(d.edits) or None,
                 "extraCDIIDs": list(d.cdi_device_ids),
                 "cdiIDs": list(ids),
             }

@@ -31,6 +31,7 @@ import orjson
 from aiohttp import web
 
 from drafast.k8s.paths import ObjectRef
+from drafast.k8s.selectors import fields_match
 from drafast.types import JSON
 
 _MERGE_PATCH = "application/merge-patch+json"
@@ -426,15 +427,7 @@ def _matches(obj: JSON, labels: str, fields: str) -> bool:
             ok = (term[1:] not in have) if term.startswith("!") else term in have
         if not ok:
             return False
-    for term in filter(None, fields.split(",")):
-        negate = "!=" in term
-        k, v = term.replace("!=", "=").replace("==", "=").split("=", 1)
-        value: Any = obj
-        for part in k.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        if ((value if value is not None else "") == v) == negate:
-            return False
-    return True
+    return fields_match(obj, fields)
 
 
 def _status_obj(code: int, reason: str, message: str) -> JSON:

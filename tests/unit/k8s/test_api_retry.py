@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from drafast.k8s.retry import Backoff, parse_retry_after
+from drafast.k8s.retry import parse_retry_after
+from drafast.runtime.backoff import Backoff
 
 
 def test_backoff_doubles_up_to_the_cap_with_jitter_between_half_and_full() -> None:

@@ -4,6 +4,7 @@ from drafast.errors import ConfigError
 from drafast.publish import encode_slices
 from drafast.types import (
     Capacity,
+    CounterSet,
     Device,
     DeviceName,
     DriverResources,
@@ -38,7 +39,7 @@ def test_chunks_at_64_with_taints_or_lists() -> None:
 
 
 def test_counters_go_into_their_own_slice() -> None:
-    res = pool_of([dev(0)], shared_counters=({"name": "c", "counters": {"m": {"value": "1"}}},))
+    res = pool_of([dev(0)], shared_counters=(CounterSet(name="c", counters={"m": "1"}),))
     specs = [s["spec"] for s in encode_slices("d", res)]
     assert "devices" not in specs[0] and specs[0]["sharedCounters"]
     assert "sharedCounters" not in specs[1] and specs[1]["devices"]

@@ -16,12 +16,15 @@ from typing import Any
 
 import pytest
 
-from drafast.publish.backoff import Backoff
+from drafast.k8s.errors import ApiError, api_error
+from drafast.k8s.paths import ObjectRef, slice_path
 from drafast.publish.reconciler import SliceReconciler
-from drafast.publish.sliceapi import ApiStatusError, OwnerRef
+from drafast.publish.sliceapi import OwnerRef
+from drafast.runtime.backoff import Backoff
 from drafast.types import (
     JSON,
     Capacity,
+    CounterSet,
     Device,
     DeviceName,
     DriverResources,
@@ -29,12 +32,22 @@ from drafast.types import (
     Pool,
     PoolName,
     Slice,
+    Taint,
+    TaintEffect,
 )
 
 DRIVER = "gpu.example.com"
 NODE = "node-1"
 OWNER = OwnerRef(name=NodeName(NODE), uid="node-uid-1")
 _SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def api_failure(status: int, message: str) -> ApiError:
+    """What the API server's client raises for ``status``."""
+    target = ObjectRef.from_path(slice_path())
+    return api_error(
+        verb="fake", target=target, status=status, reason="Scripted", api_message=message
+    )
 
 
 class FakeSliceAPI:
@@ -110,7 +123,7 @@ class FakeSliceAPI:
         self._gate("watch")
         start = int(resource_version)
         if start < self.compacted:
-            raise ApiStatusError(410, "too old resource version")
+            raise api_failure(410, "too old resource version")
         sel = _parse_selector(field_selector)
         epoch = self._watch_epoch
         pos = next((i for i, (rv, _) in enumerate(self.history) if rv > start), len(self.history))
@@ -123,7 +136,7 @@ class FakeSliceAPI:
                     yield copy.deepcopy(event)
             await waiter.wait()
             if self.down:
-                raise ApiStatusError(503, "watch broken")
+                raise api_failure(503, "watch broken")
             if epoch != self._watch_epoch:
                 return
 
@@ -142,15 +155,15 @@ class FakeSliceAPI:
         name = body["metadata"]["name"]
         current = self.objects.get(name)
         if current is None:
-            raise ApiStatusError(404, f"resourceslice {name} not found")
+            raise api_failure(404, f"resourceslice {name} not found")
         if self.conflict_next_update:  # another writer gets there first
             self.conflict_next_update = False
             self._store(copy.deepcopy(current), "MODIFIED")
             current = self.objects[name]
         if body["metadata"].get("resourceVersion") != current["metadata"]["resourceVersion"]:
-            raise ApiStatusError(409, f"resourceslice {name}: object has been modified")
+            raise api_failure(409, f"resourceslice {name}: object has been modified")
         if body["spec"].get("nodeName") != current["spec"].get("nodeName"):
-            raise ApiStatusError(422, f"resourceslice {name}: spec.nodeName is immutable")
+            raise api_failure(422, f"resourceslice {name}: spec.nodeName is immutable")
         obj = copy.deepcopy(body)
         obj["metadata"]["uid"] = current["metadata"]["uid"]
         self.calls.append(("update", name))
@@ -163,7 +176,7 @@ class FakeSliceAPI:
             return
         meta = current["metadata"]
         if uid != meta["uid"] or resource_version != meta["resourceVersion"]:
-            raise ApiStatusError(409, f"resourceslice {name}: precondition failed")
+            raise api_failure(409, f"resourceslice {name}: precondition failed")
         self.calls.append(("delete", name))
         self.deletes.append((name, uid, resource_version))
         del self.objects[name]
@@ -173,10 +186,10 @@ class FakeSliceAPI:
 
     def _gate(self, verb: str) -> None:
         if self.down:
-            raise ApiStatusError(503, f"{verb}: api server unavailable")
+            raise api_failure(503, f"{verb}: api server unavailable")
         if self.fail_calls:
             self.fail_calls -= 1
-            raise ApiStatusError(500, f"{verb}: internal error")
+            raise api_failure(500, f"{verb}: internal error")
 
     def _store(self, obj: JSON, kind: str) -> JSON:
         meta = obj["metadata"]
@@ -389,7 +402,9 @@ async def test_duplicate_index_keeps_one_slice() -> None:
 
 async def test_restart_with_identical_slices_writes_nothing() -> None:
     api = FakeSliceAPI()
-    desired = node_pool(devs(700, taints=({"key": "k", "value": "v", "effect": "NoSchedule"},)))
+    desired = node_pool(
+        devs(700, taints=(Taint(key="k", value="v", effect=TaintEffect.NO_SCHEDULE),))
+    )
     first = reconciler(api)
     first.set_desired(desired)
     await first.sync_once()
@@ -439,7 +454,7 @@ async def test_dropped_fields_reported_once_and_not_fought(
     api = FakeSliceAPI()
     api.drop_device_fields = {"taints", "bindsToNode"}
     rec = reconciler(api)
-    taint = {"key": "k", "value": "v", "effect": "NoSchedule"}
+    taint = Taint(key="k", value="v", effect=TaintEffect.NO_SCHEDULE)
     devices = devs(2, taints=(taint,), binds_to_node=True)
     rec.set_desired(node_pool(devices))
     with caplog.at_level(logging.WARNING, logger="drafast.publish.reconciler"):
@@ -470,7 +485,7 @@ async def test_server_canonical_quantities_are_not_a_change() -> None:
 async def test_taint_time_added_is_kept_on_rewrite() -> None:
     api = FakeSliceAPI()
     rec = reconciler(api)
-    taint = {"key": "k", "value": "v", "effect": "NoSchedule"}
+    taint = Taint(key="k", value="v", effect=TaintEffect.NO_SCHEDULE)
     devices = devs(2, taints=(taint,))
     rec.set_desired(node_pool(devices))
     await rec.sync_once()
@@ -527,7 +542,7 @@ async def test_invalid_pool_is_reported_and_left_alone() -> None:
     rec = reconciler(api)
     rec.set_desired(node_pool(devs(1)))
     await rec.sync_once()
-    counters = {"name": "mem", "counters": {"bytes": {"value": "1Gi"}}}
+    counters = CounterSet(name="mem", counters={"bytes": "1Gi"})
     bad = Pool(slices=(Slice(shared_counters=(counters, counters)),), node_name=NodeName(NODE))
     rec.set_desired(DriverResources(pools={PoolName(NODE): bad}))
     assert "counter set mem is defined twice" in rec.invalid_pools[NODE]
@@ -678,10 +693,10 @@ async def test_fake_enforces_preconditions_and_generates_names() -> None:
     made = [await api.create_slice(copy.deepcopy(body)) for _ in range(3)]
     assert len({o["metadata"]["name"] for o in made}) == 3
     meta = made[0]["metadata"]
-    with pytest.raises(ApiStatusError) as err:
+    with pytest.raises(ApiError) as err:
         await api.delete_slice(meta["name"], meta["uid"], "1")
     assert err.value.status == 409
-    with pytest.raises(ApiStatusError) as err:
+    with pytest.raises(ApiError) as err:
         await api.update_slice(
             {**made[1], "metadata": {**made[1]["metadata"], "resourceVersion": "1"}}
         )

@@ -3,27 +3,38 @@ fields, pool validation and backoff."""
 
 from __future__ import annotations
 
-import re
 from fractions import Fraction
 
 import pytest
 
 from drafast.errors import ConfigError
-from drafast.publish.backoff import Backoff
+from drafast.k8s.errors import ConflictError, api_error
+from drafast.k8s.paths import ObjectRef, slice_path
 from drafast.publish.compare import (
     DEFAULT_GATES,
     dropped_paths,
     likely_gates,
-    parse_quantity,
     prune,
     same_spec,
 )
-from drafast.publish.sliceapi import ApiStatusError, OwnerRef, http_status
-from drafast.publish.slicesync import generate_name, parse_index, plan_pool
+from drafast.publish.sliceapi import OwnerRef
+from drafast.publish.slicesync import plan_pool
 from drafast.publish.validate import check_driver_name, check_pool
-from drafast.types import JSON, Device, DeviceName, NodeName, Pool, Slice
-
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+from drafast.resourceapi.names import is_dns_subdomain
+from drafast.resourceapi.names import slice_generate_name as generate_name
+from drafast.resourceapi.names import slice_index as parse_index
+from drafast.resourceapi.quantity import parse_quantity
+from drafast.runtime.backoff import Backoff
+from drafast.types import (
+    JSON,
+    CounterConsumption,
+    CounterSet,
+    Device,
+    DeviceName,
+    NodeName,
+    Pool,
+    Slice,
+)
 
 
 def spec(devices: list[str], *, count: int = 1, gen: int = 0, node: str = "n1") -> JSON:
@@ -60,7 +71,7 @@ def test_generate_name_is_index_driver_owner() -> None:
 def test_generated_names_stay_valid_after_the_random_suffix(driver: str, owner: str) -> None:
     base = generate_name(3, driver, owner)
     assert len(base) <= 58 and base.startswith("00003-")
-    assert _DNS_SUBDOMAIN.match(base + "x7k2p"), base
+    assert is_dns_subdomain(base + "x7k2p"), base
     assert parse_index(base + "x7k2p") == 3
 
 
@@ -219,7 +230,7 @@ def test_dropped_paths_and_prune() -> None:
 # ------------------------------------------------------------------ validation
 
 
-def _dev(name: str, uses: tuple[JSON, ...] = ()) -> Device:
+def _dev(name: str, uses: tuple[CounterConsumption, ...] = ()) -> Device:
     return Device(name=DeviceName(name), consumes_counters=uses)
 
 
@@ -228,11 +239,11 @@ def _pool(*slices: Slice) -> Pool:
 
 
 OWNER = OwnerRef(name=NodeName("n1"), uid="u")
-MEM = {"name": "mem", "counters": {"bytes": {"value": "8Gi"}}}
+MEM = CounterSet(name="mem", counters={"bytes": "8Gi"})
 
 
 def test_check_pool_accepts_known_counters() -> None:
-    use = {"counterSet": "mem", "counters": {"bytes": {"value": "1Gi"}}}
+    use = CounterConsumption(counter_set="mem", counters={"bytes": "1Gi"})
     check_pool(
         "n1", _pool(Slice(shared_counters=(MEM,)), Slice(devices=(_dev("a", (use,)),))), OWNER
     )
@@ -243,13 +254,21 @@ def test_check_pool_accepts_known_counters() -> None:
     [
         (_pool(Slice(shared_counters=(MEM,)), Slice(shared_counters=(MEM,))), "defined twice"),
         (
-            _pool(Slice(devices=(_dev("a", ({"counterSet": "gpu", "counters": {}},)),))),
+            _pool(
+                Slice(devices=(_dev("a", (CounterConsumption(counter_set="gpu", counters={}),)),))
+            ),
             "device a consumes unknown counter set gpu",
         ),
         (
             _pool(
                 Slice(shared_counters=(MEM,)),
-                Slice(devices=(_dev("a", ({"counterSet": "mem", "counters": {"cores": {}}},)),)),
+                Slice(
+                    devices=(
+                        _dev(
+                            "a", (CounterConsumption(counter_set="mem", counters={"cores": "1"}),)
+                        ),
+                    )
+                ),
             ),
             r"device a consumes unknown counters \['cores'\]",
         ),
@@ -284,6 +303,12 @@ def test_backoff_is_jittered_exponential_and_capped() -> None:
     assert [high.delay(n) for n in (1, 2, 3, 4, 10, 1000)] == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
 
 
-def test_http_status_reads_any_error_with_a_status() -> None:
-    assert http_status(ApiStatusError(409, "x")) == 409
-    assert http_status(ValueError("x")) is None
+def test_api_errors_carry_their_status_and_class() -> None:
+    err = api_error(
+        verb="update",
+        target=ObjectRef.from_path(slice_path("s")),
+        status=409,
+        reason="Conflict",
+        api_message="x",
+    )
+    assert isinstance(err, ConflictError) and err.status == 409

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from drafast import _native
-from drafast.types import AttributeValue, Capacity, Device, DeviceName
+from drafast.types import AttributeValue, Capacity, Device, DeviceName, RequestPolicy, ValidRange
 
 DEVICE_PATH = "/dev/crypto/nx-gzip"
 """Where the accelerator's character device is, on the host and in the container."""
@@ -50,7 +50,9 @@ class Accelerator:
             policy = None
             if sharing is Sharing.SHARED:
                 top = str(self.credits)
-                policy = {"default": "1", "validRange": {"min": "1", "max": top, "step": "1"}}
+                policy = RequestPolicy(
+                    default="1", valid_range=ValidRange(min="1", max=top, step="1")
+                )
             capacity[CREDITS] = Capacity(value=str(self.credits), request_policy=policy)
         return Device(
             name=self.name,

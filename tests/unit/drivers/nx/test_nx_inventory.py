@@ -6,7 +6,7 @@ from nx_fixture import trees
 
 from drafast import _native
 from drafast.drivers.nx.inventory import DEFAULT_SHARES, Sharing, inventory
-from drafast.types import Capacity
+from drafast.types import Capacity, RequestPolicy, ValidRange
 
 
 def probe(tmp_path: Path, name: str) -> _native.NxProbe:
@@ -47,7 +47,9 @@ def test_shared_lpar_offers_credits_with_a_request_policy(tmp_path: Path) -> Non
     assert dict(dev.capacity) == {
         "credits": Capacity(
             value="240",
-            request_policy={"default": "1", "validRange": {"min": "1", "max": "240", "step": "1"}},
+            request_policy=RequestPolicy(
+                default="1", valid_range=ValidRange(min="1", max="240", step="1")
+            ),
         )
     }
     # a configured limit below the probed credits wins, one above does not
