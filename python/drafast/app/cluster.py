@@ -3,10 +3,8 @@ store (``--cluster dir:PATH``). Same plugin code paths; only these two backends 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
-import time
 from pathlib import Path
 from typing import Protocol
 
@@ -15,12 +13,13 @@ from drafast.app.settings import RunOptions
 from drafast.driver import AllocatedClaims, ClaimSource, ClaimStatusSink, NodeLabelSink
 from drafast.errors import ConfigError, DrafastError
 from drafast.k8s import (
+    ApiMetrics,
     ClaimStatusWriter,
     DirAllocatedClaims,
     DirClaimSource,
     DirClaimStatus,
     DirNodeLabels,
-    DirSliceSink,
+    DirSlices,
     DirStore,
     KubeAllocatedClaims,
     KubeAPI,
@@ -32,7 +31,8 @@ from drafast.k8s import (
 )
 from drafast.k8s.slices import KubeSlices
 from drafast.publish import OwnerRef, SliceReconciler
-from drafast.publish.encode import encode_slices
+from drafast.publish.metrics import PublishMetrics
+from drafast.runtime.backoff import Backoff
 from drafast.runtime.metrics import Metrics
 from drafast.types import DriverName, DriverResources, NodeName
 
@@ -78,6 +78,10 @@ class Cluster(Protocol):
 
 
 class DirCluster:
+    """The offline store: claims and ports on its files, slices through the same reconciler as
+    the API server (over :class:`DirSlices`). A publish is applied before it returns: there is
+    no API server to catch up later, and readers of the directory expect the files."""
+
     def __init__(self, root: Path, driver: str, node: NodeName | None, metrics: Metrics) -> None:
         self.store = DirStore(root)
         self.claims: ClaimSource = DirClaimSource(self.store)
@@ -88,25 +92,26 @@ class DirCluster:
             else None
         )
         self.allocated_claims: AllocatedClaims = DirAllocatedClaims(self.store, DriverName(driver))
-        self._sink = DirSliceSink(self.store)
-        self._driver = driver
-        self._metrics = metrics
-        self._published = False
+        owner = OwnerRef(name=node, uid=self._node_uid(node)) if node else None
+        self.reconciler = SliceReconciler(
+            DirSlices(self.store), driver, owner, metrics=PublishMetrics(metrics)
+        )
+
+    def _node_uid(self, node: NodeName) -> str:
+        """The Node object's UID if the store has one (offline there may be no Node at all)."""
+        obj = self.store.get("nodes", node)
+        return str(((obj or {}).get("metadata") or {}).get("uid") or "")
 
     @property
     def published(self) -> bool:
-        return self._published
+        return self.reconciler.synced
 
     async def publish(self, resources: DriverResources) -> None:
-        started = time.monotonic()
-        slices = encode_slices(self._driver, resources)
-        writes = await self._sink.apply(self._driver, set(resources.pools), slices)
-        self._metrics.slice_writes.labels(self._driver, "write").inc(writes)
-        self._metrics.publish_lag.labels(self._driver).set(time.monotonic() - started)
-        self._published = True
+        self.reconciler.set_desired(resources)
+        await self.reconciler.sync_once()
 
     async def run(self) -> None:
-        await asyncio.Event().wait()  # nothing in the background
+        await self.reconciler.run()  # repairs slice files changed behind our back
 
     async def close(self) -> None:
         return None
@@ -117,12 +122,13 @@ class DirCluster:
 
 class KubeCluster:
     """The API server through :class:`KubeAPI`; slices by a :class:`SliceReconciler` owned by
-    this node's Node object (its UID is looked up, retried until the Node exists)."""
+    this node's Node object (its UID is looked up, retried until the Node exists), or by no one
+    for a controller."""
 
     def __init__(
         self, settings: KubeSettings, driver: str, node: NodeName | None, metrics: Metrics
     ):
-        self.api = KubeAPI(settings)
+        self.api = KubeAPI(settings, metrics=ApiMetrics(metrics))
         self.claims: ClaimSource = KubeClaimSource(self.api)
         self.claim_status: ClaimStatusSink = ClaimStatusWriter(self.api, DriverName(driver))
         self.node_labels: NodeLabelSink | None = (
@@ -131,21 +137,19 @@ class KubeCluster:
         self.allocated_claims: AllocatedClaims = KubeAllocatedClaims(self.api, DriverName(driver))
         self._driver = driver
         self._node = node
-        self._metrics = metrics
+        self._publish_metrics = PublishMetrics(metrics)
         self._desired: DriverResources | None = None
         self._reconciler: SliceReconciler | None = None
-        self._reported = {"create": 0, "update": 0, "delete": 0}
-        self._errors: dict[int, int] = {}
 
     @property
     def published(self) -> bool:
         return self._reconciler is not None and self._reconciler.synced
 
     async def publish(self, resources: DriverResources) -> None:
+        """Hand over the desired state; the reconciler writes it in the background."""
         self._desired = resources
         if self._reconciler is not None:
             self._reconciler.set_desired(resources)
-        self._export_metrics()
 
     def leader_election(self, opts: RunOptions) -> list[Component]:
         """A Lease named after the driver in ``--lease-namespace``: start waits until this
@@ -165,40 +169,22 @@ class KubeCluster:
     async def _owner(self) -> OwnerRef | None:
         if self._node is None:
             return None  # a controller: pools with no Node owner
-        delay = 0.5
+        backoff = Backoff(0.5, 30.0)
         while True:
             try:
                 return OwnerRef(name=self._node, uid=await node_uid(self.api, self._node))
             except DrafastError as err:
                 log.warning("waiting for this node's Node object", extra={"error": str(err)})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                await backoff.sleep()
 
     async def run(self) -> None:
         owner = await self._owner()
-        self._reconciler = SliceReconciler(KubeSlices(self.api), self._driver, owner)
+        self._reconciler = SliceReconciler(
+            KubeSlices(self.api), self._driver, owner, metrics=self._publish_metrics
+        )
         if self._desired is not None:
             self._reconciler.set_desired(self._desired)
         await self._reconciler.run()
-
-    def _export_metrics(self) -> None:
-        if self._reconciler is None:
-            return
-        if self._reconciler.last_lag is not None:
-            self._metrics.publish_lag.labels(self._driver).set(self._reconciler.last_lag)
-        stats = self._reconciler.stats
-        for verb, total in (
-            ("create", stats.creates),
-            ("update", stats.updates),
-            ("delete", stats.deletes),
-        ):
-            self._metrics.slice_writes.labels(self._driver, verb).inc(total - self._reported[verb])
-            self._reported[verb] = total
-        for status, count in self.api.stats.errors.items():
-            new = count - self._errors.get(status, 0)
-            if new:
-                self._metrics.api_errors.labels(self._driver, str(status)).inc(new)
-            self._errors[status] = count
 
     async def close(self) -> None:
         await self.api.close()

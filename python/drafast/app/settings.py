@@ -28,6 +28,7 @@ from drafast.config import (
 )
 from drafast.driver import DriverKind
 from drafast.errors import ConfigError
+from drafast.resourceapi import names
 
 
 class LogFormat(enum.StrEnum):
@@ -203,19 +204,12 @@ class RunOptions:
         return self.plugin_dir or KUBELET_PLUGINS_DIR / self.driver_name
 
 
-def driver_name_problem(name: str) -> str | None:  # replaced by resourceapi.names at merge
-    import re
-
-    ok = re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*", name)
-    if len(name) > 63 or not ok:
-        return "must be a lower-case DNS subdomain of at most 63 characters"
-    return None
-
-
 def validate_driver_name(name: str) -> str:
-    problem = driver_name_problem(name)
-    if problem:
-        raise ConfigError(f"driver name {name!r}: {problem}")
+    if not names.is_dns_subdomain(name, names.MAX_DRIVER_NAME):
+        raise ConfigError(
+            f"driver name {name!r}: must be a lower-case DNS subdomain of at most "
+            f"{names.MAX_DRIVER_NAME} characters"
+        )
     return name
 
 

@@ -19,7 +19,7 @@ from drafast.k8s.api import ApiStats, KubeAPI, PatchType
 from drafast.k8s.claims import KubeClaimSource
 from drafast.k8s.dirports import DirAllocatedClaims, DirClaimStatus, DirNodeLabels
 from drafast.k8s.dirslices import DirSlices
-from drafast.k8s.dirstore import DirClaimSource, DirSliceSink, DirStore
+from drafast.k8s.dirstore import DirClaimSource, DirStore
 from drafast.k8s.errors import (
     AlreadyExistsError,
     ApiError,
@@ -57,7 +57,6 @@ __all__ = [
     "DirClaimSource",
     "DirClaimStatus",
     "DirNodeLabels",
-    "DirSliceSink",
     "DirSlices",
     "DirStore",
     "GoneError",

@@ -8,10 +8,8 @@ atomic (temp file + rename), so readers never see half an object.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -137,39 +135,3 @@ class DirClaimSource:
         if obj is None:
             raise ClaimNotFoundError(f"{ref}: not found in {self.store.root}")
         return obj
-
-
-class DirSliceSink:
-    """Writes one driver's ResourceSlices into a :class:`DirStore`, removing ones it owns that
-    are no longer desired (same ``spec.driver`` and ``spec.nodeName``/pool)."""
-
-    def __init__(self, store: DirStore) -> None:
-        self.store = store
-        self.writes = 0
-
-    def _apply(self, driver: str, owned_pools: set[str], slices: Sequence[JSON]) -> int:
-        wanted = {s["metadata"]["name"]: s for s in slices}
-        writes = 0
-        for path, obj in self.store.list("resourceslices"):
-            spec = obj.get("spec") or {}
-            name = (obj.get("metadata") or {}).get("name", path.stem)
-            ours = (
-                spec.get("driver") == driver and (spec.get("pool") or {}).get("name") in owned_pools
-            )
-            if not ours:
-                continue
-            if name not in wanted:
-                path.unlink(missing_ok=True)
-                writes += 1
-            elif obj == wanted[name]:
-                del wanted[name]  # unchanged: no write
-        for obj in wanted.values():
-            self.store.put("resourceslices", obj)
-            writes += 1
-        return writes
-
-    async def apply(self, driver: str, owned_pools: set[str], slices: Sequence[JSON]) -> int:
-        """Make the store match; returns the number of writes (0 when nothing changed)."""
-        n = await asyncio.to_thread(self._apply, driver, owned_pools, slices)
-        self.writes += n
-        return n

@@ -24,6 +24,7 @@ from drafast.errors import CheckpointError, ClaimError, DrafastError, DriverStat
 from drafast.plugin.locks import KeyedLocks
 from drafast.plugin.results import DeviceResult, PrepareResult, UnprepareResult
 from drafast.resourceapi.claim import resolve_claim
+from drafast.resourceapi.names import check_claim_name, check_claim_namespace, check_claim_uid
 from drafast.runtime.metrics import Metrics
 from drafast.state import ClaimRecord, ClaimStore
 from drafast.types import JSON, ClaimRef, PreparedClaim, base_request
@@ -37,6 +38,16 @@ def _error_text(ref: ClaimRef, err: BaseException) -> str:
     text = "; ".join([str(err), *getattr(err, "__notes__", ())])
     # Our errors already name the claim; anything else gets the claim prepended.
     return text if isinstance(err, DrafastError) and str(ref.uid) in text else f"{ref}: {text}"
+
+
+def _malformed(ref: ClaimRef) -> str | None:
+    try:
+        check_claim_namespace(ref.namespace)
+        check_claim_name(ref.name)
+        check_claim_uid(ref.uid)
+    except ClaimError as err:
+        return str(err)
+    return None
 
 
 class PluginCore:
@@ -98,6 +109,9 @@ class PluginCore:
                 errors[""] = make_error(f"{ref}: empty claim UID")
             elif not ref.namespace or not ref.name:
                 errors[ref.uid] = make_error(f"{ref}: empty namespace or name")
+            elif problem := _malformed(ref):
+                # Before any work: these strings become paths (store, CDI spec, checkpoint key).
+                errors[ref.uid] = make_error(f"{ref}: {problem}")
             elif ref.uid in unique and unique[ref.uid] != ref:
                 errors[ref.uid] = make_error(
                     f"{ref}: the same UID is also requested as {unique[ref.uid]}"

@@ -4,13 +4,13 @@
   (index names, generations, minimal writes, watch + resync), for the API server
   (``drafast.k8s.slices.KubeSlices``) and the dir store (``drafast.k8s.DirSlices``) alike;
 * :class:`PublishMetrics` -- what it records on the process's metrics registry;
-* :func:`encode_slices` -- DriverResources -> validated ResourceSlice objects with fixed names.
+* :func:`pool_slice_specs` -- one pool -> validated ResourceSlice specs, in index order.
 
 May import drafast.k8s (its errors), drafast.driver, drafast.resourceapi, drafast.runtime,
 drafast.types, drafast.config and drafast.errors.
 """
 
-from drafast.publish.encode import encode_slices
+from drafast.publish.encode import pool_slice_specs
 from drafast.publish.metrics import PublishMetrics
 from drafast.publish.reconciler import PublishError, SliceReconciler, SyncStats
 from drafast.publish.sliceapi import OwnerRef, SliceAPI
@@ -22,5 +22,5 @@ __all__ = [
     "SliceAPI",
     "SliceReconciler",
     "SyncStats",
-    "encode_slices",
+    "pool_slice_specs",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from drafast.errors import ConfigError
 from drafast.resourceapi import names
 from drafast.resourceapi.slicecodec import SliceSpec, slice_spec_to_json
-from drafast.types import JSON, DriverResources, Pool, PoolName, Slice
+from drafast.types import JSON, Pool, PoolName, Slice
 
 
 def _device_limit(sl: Slice) -> int:
@@ -56,23 +56,3 @@ def pool_slice_specs(driver: str, pool_name: str, pool: Pool) -> list[JSON]:
         )
         for chunk in chunks
     ]
-
-
-def encode_slices(driver: str, resources: DriverResources) -> list[JSON]:
-    """Complete ResourceSlice objects with fixed names ``<driver>-<pool>-<index>`` (for sinks
-    without ``generateName``; the reconciler names slices with
-    :func:`drafast.resourceapi.names.slice_generate_name`)."""
-    out = []
-    for pool_name, pool in sorted(resources.pools.items()):
-        for index, spec in enumerate(pool_slice_specs(driver, pool_name, pool)):
-            fragments = (names.name_fragment(driver), names.name_fragment(pool_name))
-            name = f"{fragments[0]}-{fragments[1]}-{index:0{names.SLICE_INDEX_DIGITS}x}"
-            out.append(
-                {
-                    "apiVersion": names.API_VERSION,
-                    "kind": "ResourceSlice",
-                    "metadata": {"name": name[: names.DNS_SUBDOMAIN_MAX]},
-                    "spec": spec,
-                }
-            )
-    return out

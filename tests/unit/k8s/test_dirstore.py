@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from drafast.errors import ClaimError, ClaimNotFoundError, ConfigError
-from drafast.k8s import DirClaimSource, DirSliceSink, DirStore, allocated_claim
+from drafast.k8s import DirClaimSource, DirStore, allocated_claim
 from drafast.types import ClaimRef, ClaimUID
 
 
@@ -52,29 +52,6 @@ async def test_claim_source(tmp_path: Path) -> None:
     (tmp_path / "resourceclaims" / "ns" / "c.json").write_text("{not json")
     with pytest.raises(ClaimError, match=r"claim ns/c .*not valid JSON"):
         await src.get_claim(ref)
-
-
-async def test_slice_sink_writes_only_changes(tmp_path: Path) -> None:
-    store = DirStore(tmp_path)
-    sink = DirSliceSink(store)
-
-    def sl(name: str, devs: list[str]) -> dict:
-        return {
-            "metadata": {"name": name},
-            "spec": {
-                "driver": "d",
-                "pool": {"name": "node"},
-                "devices": [{"name": x} for x in devs],
-            },
-        }
-
-    foreign = {"metadata": {"name": "other"}, "spec": {"driver": "x", "pool": {"name": "node"}}}
-    store.put("resourceslices", foreign)
-    assert await sink.apply("d", {"node"}, [sl("a", ["1"]), sl("b", ["2"])]) == 2
-    assert await sink.apply("d", {"node"}, [sl("a", ["1"]), sl("b", ["2"])]) == 0
-    assert await sink.apply("d", {"node"}, [sl("a", ["1", "3"])]) == 2  # update a, delete b
-    names = sorted(o["metadata"]["name"] for _, o in store.list("resourceslices"))
-    assert names == ["a", "other"]
 
 
 async def test_concurrent_reads_answer_each_claim(tmp_path: Path) -> None:

@@ -256,3 +256,27 @@ async def test_a_failing_rollback_is_noted_on_the_claim_error(
     assert "checkpoint.json" in res[ref.uid].error
     assert "rollback failed: driver unprepare: claim ns/c" in res[ref.uid].error
     assert not core.cdi.path(ref.uid).exists()  # the spec goes even so
+
+
+@pytest.mark.parametrize(
+    ("namespace", "name", "uid", "problem"),
+    [
+        ("../../outside", "x", "u-1", "claim namespace '../../outside' is not a DNS label"),
+        ("default", "../../outside/x", "u-1", "claim name '../../outside/x' is not a DNS"),
+        ("ns", "c", "a/b", "claim uid 'a/b' is not a UID"),
+        ("ns", "c", "a\0b", "is not a UID"),
+        ("ns", "c", "..", "is not a UID"),
+    ],
+)
+async def test_malformed_refs_fail_before_any_work(
+    tmp_path: Path, io_jobs: IoJobs, namespace: str, name: str, uid: str, problem: str
+) -> None:
+    core, src, drv = make_core(tmp_path, io_jobs)
+    victim = src.add("victim")  # prepared: a malformed call must not touch it
+    await core.prepare([victim])
+    ref = ClaimRef(namespace=namespace, name=name, uid=ClaimUID(uid))
+    res = await core.prepare([ref])
+    assert problem in res[uid].error
+    assert (await core.unprepare([ref]))[uid].error != ""
+    assert src.gets == 1 and drv.prepared == ["victim"] and drv.unprepared == []
+    assert core.cdi.path(victim.uid).exists() and victim.uid in core.store

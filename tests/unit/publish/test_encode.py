@@ -1,7 +1,7 @@
 import pytest
 
 from drafast.errors import ConfigError
-from drafast.publish import encode_slices
+from drafast.publish import pool_slice_specs
 from drafast.types import (
     Capacity,
     CounterSet,
@@ -21,6 +21,15 @@ def pool_of(devices: list[Device], **kw) -> DriverResources:  # type: ignore[no-
     return DriverResources(pools={PoolName("node-1"): pool})
 
 
+def encode_slices(driver: str, resources: DriverResources) -> list[dict]:  # type: ignore[type-arg]
+    """The specs of every pool, wrapped like slices (names are the reconciler's business)."""
+    return [
+        {"spec": spec}
+        for name, pool in sorted(resources.pools.items())
+        for spec in pool_slice_specs(driver, name, pool)
+    ]
+
+
 def dev(i: int, **kw) -> Device:  # type: ignore[no-untyped-def]
     return Device(name=DeviceName(f"dev-{i}"), **kw)
 
@@ -29,7 +38,6 @@ def test_chunks_at_128_and_sets_slice_count() -> None:
     slices = encode_slices("d.example.com", pool_of([dev(i) for i in range(300)]))
     assert [len(s["spec"]["devices"]) for s in slices] == [128, 128, 44]
     assert {s["spec"]["pool"]["resourceSliceCount"] for s in slices} == {3}
-    assert slices[0]["metadata"]["name"] == "d.example.com-node-1-00000"
     assert slices[0]["spec"]["nodeName"] == "node-1"
 
 

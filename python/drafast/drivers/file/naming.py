@@ -5,12 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 
-_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+from drafast.resourceapi.names import is_dns_label
+
 _INVALID = re.compile(r"[^a-z0-9]+")
-
-
-def is_dns_label(name: str) -> bool:
-    return bool(_LABEL.match(name))
 
 
 def device_name_for(file_name: str) -> str:

@@ -4,7 +4,6 @@ containers as the ``/dev/crypto/nx-gzip`` device node plus environment variables
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from drafast.drivers.nx.inventory import (
 from drafast.drivers.nx.settings import NxDriverSettings
 from drafast.drivers.nx.state import NxClaimState
 from drafast.errors import ClaimError, ConfigError, DeviceError
+from drafast.resourceapi.quantity import Quantity
 from drafast.types import (
     AllocatedDevice,
     Claim,
@@ -46,18 +46,16 @@ from drafast.types import (
 log = logging.getLogger(__name__)
 
 DEFAULT_DRIVER_NAME = DriverName("nx.drafast.dev")
-_QUANTITY = re.compile(r"^([0-9]+)(k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
-_SUFFIX: dict[str | None, int] = {
-    None: 1,
-    **{s: 1000**i for i, s in enumerate("kMGTPE", 1)},
-    **{f"{s}i": 1024**i for i, s in enumerate("KMGTPE", 1)},
-}
 
 
 def whole_quantity(value: str) -> int | None:
-    """A Kubernetes quantity that is a whole number (``"2"``, ``"1k"``), else None."""
-    m = _QUANTITY.match(value)
-    return int(m[1]) * _SUFFIX[m[2]] if m else None
+    """A Kubernetes quantity that is a whole number of at least 0 (``"2"``, ``"1k"``), else
+    None."""
+    try:
+        whole = Quantity.parse(value).whole()
+    except ConfigError:
+        return None
+    return whole if whole is not None and whole >= 0 else None
 
 
 class NxDriver:

@@ -1,4 +1,5 @@
-from drafast.drivers.file.naming import device_name_for, is_dns_label
+from drafast.drivers.file.naming import device_name_for
+from drafast.resourceapi.names import is_dns_label
 
 
 def test_valid_labels_keep_their_name() -> None:

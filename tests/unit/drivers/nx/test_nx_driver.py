@@ -316,8 +316,16 @@ async def test_health_follows_the_device(tmp_path: Path) -> None:
 
 
 def test_whole_quantities() -> None:
-    assert [whole_quantity(v) for v in ("0", "7", "2k", "1Ki", "3M")] == [0, 7, 2000, 1024, 3000000]
-    assert [whole_quantity(v) for v in ("1.5", "500m", "", "-1", "1e3", " 1")] == [None] * 6
+    assert [whole_quantity(v) for v in ("0", "7", "2k", "1Ki", "3M", "1e3", "2000m")] == [
+        0,
+        7,
+        2000,
+        1024,
+        3000000,
+        1000,  # an exponent is a whole quantity too
+        2,
+    ]
+    assert [whole_quantity(v) for v in ("1.5", "500m", "", "-1", " 1")] == [None] * 5
 
 
 def test_settings_are_checked(lpar: Path) -> None:
