@@ -268,7 +268,7 @@ async def test_a_failing_rollback_is_noted_on_the_claim_error(
         ("ns", "c", "..", "is not a UID"),
     ],
 )
-async def test_malformed_refs_fail_before_any_work(
+async def test_malformed_refs_fail_before_any_work(  # noqa: PLR0917 (fixtures + parameters)
     tmp_path: Path, io_jobs: IoJobs, namespace: str, name: str, uid: str, problem: str
 ) -> None:
     core, src, drv = make_core(tmp_path, io_jobs)
