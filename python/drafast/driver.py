@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
+from drafast.errors import DriverStateError
 from drafast.runtime.iojobs import IoJobs
 from drafast.types import (
     JSON,
@@ -205,6 +206,19 @@ class DriverContext:
     node_labels: NodeLabelSink | None
     """None for a controller (it has no Node of its own)."""
     allocated_claims: AllocatedClaims
+
+
+def state_version(doc: JSON, supported: int, driver: str) -> int:
+    """The version of a driver's ``PreparedClaim.state`` (``v``; absent in records written
+    before it was versioned, which read as 1); a version this code does not read raises
+    :class:`drafast.errors.DriverStateError` naming the driver (the core then refuses to start,
+    naming the checkpoint)."""
+    version = doc.get("v", 1)
+    if version != supported:
+        raise DriverStateError(
+            f"{driver} driver state version {version!r}: this drafast reads version {supported}"
+        )
+    return supported
 
 
 S = TypeVar("S")

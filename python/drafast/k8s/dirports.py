@@ -21,6 +21,7 @@ from drafast.k8s.allocated import claim_key, resolve_or_skip, same
 from drafast.k8s.dirstore import DirStore
 from drafast.k8s.labels import OWNED_LABELS_ANNOTATION, label_patch
 from drafast.k8s.status import (
+    apply_device_change,
     check_allocated,
     condition_time,
     merge_device_statuses,
@@ -91,17 +92,10 @@ class DirClaimStatus:
             uid = (claim.get("metadata") or {}).get("uid")
             if uid != ref.uid:
                 raise ClaimNotFoundError(f"{ref}: replaced by a claim with UID {uid}")
-            status = claim.setdefault("status", {})
-            if not isinstance(status, dict):
+            if not isinstance(claim.setdefault("status", {}), dict):
                 raise ClaimError(f"{ref}: malformed object: status is not an object ({path})")
-            current = status.get("devices") or []
-            new = change(claim, current)
-            if new == current:
+            if not apply_device_change(claim, change):
                 return False
-            if new:
-                status["devices"] = new
-            else:
-                status.pop("devices", None)
             self._store.put(CLAIMS, claim, ref.namespace, fmt=_fmt(path))
             return True
 

@@ -86,15 +86,8 @@ class ClaimStatusWriter:
             uid = claim.get("metadata", {}).get("uid")
             if uid != ref.uid:
                 raise ClaimNotFoundError(f"{ref}: replaced by a claim with UID {uid}")
-            status: JSON = claim.setdefault("status", {})
-            current: list[JSON] = status.get("devices") or []
-            new = change(claim, current)
-            if new == current:
+            if not apply_device_change(claim, change):
                 return False
-            if new:
-                status["devices"] = new
-            else:
-                status.pop("devices", None)
             try:
                 await self._api.update(f"{path}/status", claim)
             except ConflictError:
@@ -155,6 +148,21 @@ def remove_device_statuses(
         for e in current
         if e.get("driver") != driver or (keys is not None and _entry_key(e) not in keys)
     ]
+
+
+def apply_device_change(claim: JSON, change: Callable[[JSON, list[JSON]], list[JSON]]) -> bool:
+    """Apply ``change`` to ``claim``'s ``status.devices`` in place; False if it changed nothing
+    (no write needed). An emptied list is dropped, as the API server stores it."""
+    status: JSON = claim.setdefault("status", {})
+    current: list[JSON] = status.get("devices") or []
+    new = change(claim, current)
+    if new == current:
+        return False
+    if new:
+        status["devices"] = new
+    else:
+        status.pop("devices", None)
+    return True
 
 
 def merge_device_statuses(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from drafast.driver import state_version
 from drafast.errors import DriverStateError
 from drafast.types import JSON
 
@@ -24,11 +25,7 @@ class FileClaimState:
     @classmethod
     def from_json(cls, doc: JSON) -> FileClaimState:
         """Version 1 (``v`` absent in records written before it was versioned) or refuse."""
-        version = doc.get("v", 1)
-        if version != VERSION:
-            raise DriverStateError(
-                f"file driver state version {version!r}: this drafast reads version {VERSION}"
-            )
+        state_version(doc, VERSION, "file")
         return cls(files=_strings(doc, "files"), lines=_strings(doc, "lines"))
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from drafast.driver import state_version
 from drafast.drivers.nx.inventory import Sharing
 from drafast.errors import DriverStateError
 from drafast.types import JSON, DeviceName
@@ -27,11 +28,7 @@ class NxClaimState:
     @classmethod
     def from_json(cls, doc: JSON) -> NxClaimState:
         """Version 1 (``v`` absent in records written before it was versioned) or refuse."""
-        version = doc.get("v", 1)
-        if version != VERSION:
-            raise DriverStateError(
-                f"nx driver state version {version!r}: this drafast reads version {VERSION}"
-            )
+        state_version(doc, VERSION, "nx")
         holds: Any = doc.get("holds", {})
         if not isinstance(holds, dict) or not all(
             isinstance(c, int) and not isinstance(c, bool) for c in holds.values()
