@@ -27,12 +27,16 @@ from typing import Final, Literal, Self, TypeVar
 import aiohttp
 import orjson
 
-from drafast.errors import DrafastError
 from drafast.k8s.credentials import Credentials, Endpoint
-from drafast.k8s.errors import ApiError, ApiRequestError, api_error, watch_error
+from drafast.k8s.errors import watch_error
+from drafast.k8s.failures import (
+    Failure,
+    decode_body,
+    status_failure,
+    transport_failure,
+)
 from drafast.k8s.metrics import ApiMetrics
 from drafast.k8s.paths import ObjectRef
-from drafast.k8s.retry import parse_retry_after
 from drafast.k8s.settings import KubeSettings
 from drafast.k8s.watch import BOOKMARK, ERROR, decode_event, iter_lines, object_version
 from drafast.runtime.backoff import Backoff
@@ -56,8 +60,6 @@ PatchBody = JSON | list[JSON]
 Selector = str | Mapping[str, str]
 """``"a=b,c!=d"`` or ``{"a": "b"}`` (equality terms)."""
 
-_ALWAYS_RETRIED: Final = frozenset({429, 503})
-
 
 @dataclass(slots=True)
 class ApiStats:
@@ -68,50 +70,6 @@ class ApiStats:
     errors: dict[int, int] = field(default_factory=dict)
     """Failed attempts by HTTP status; 0 means no response (connect error, timeout, drop)."""
     retries: int = 0
-
-
-class _Failure(DrafastError):
-    """One failed attempt, before the retry loop decides what it means (never leaves this
-    module: :meth:`error` turns it into the :class:`ApiError` callers see)."""
-
-    def __init__(
-        self,
-        status: int | None,
-        reason: str,
-        message: str,
-        *,
-        retryable: bool,
-        retry_after: float | None = None,
-        permanent: bool = False,
-        reauth: bool = False,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-        self.message = message
-        self.retryable = retryable
-        self.retry_after = retry_after
-        self.permanent = permanent
-        self.reauth = reauth
-
-    def error(self, verb: str, target: ObjectRef, attempts: int) -> ApiError:
-        if self.permanent:  # no response, but retrying cannot help (TLS setup, bad URL)
-            return ApiRequestError(
-                verb=verb,
-                target=target,
-                status=None,
-                reason=self.reason,
-                api_message=self.message,
-                attempts=attempts,
-            )
-        return api_error(
-            verb=verb,
-            target=target,
-            status=self.status,
-            reason=self.reason,
-            api_message=self.message,
-            attempts=attempts,
-        )
 
 
 class KubeAPI:
@@ -370,12 +328,12 @@ class KubeAPI:
             try:
                 raw = await resp.read()
             except (aiohttp.ClientError, TimeoutError) as err:
-                raise _transport_failure(err, idempotent=idempotent) from err
+                raise transport_failure(err, idempotent=idempotent) from err
             finally:
                 resp.release()
             if resp.status >= 300:
-                raise _status_failure(resp, raw, idempotent=idempotent)
-            return _decode(raw)
+                raise status_failure(resp, raw, idempotent=idempotent)
+            return decode_body(raw)
 
         return await self._retrying(verb, target, attempt)
 
@@ -399,7 +357,7 @@ class KubeAPI:
                 raw = b""
             finally:
                 resp.release()
-            raise _status_failure(resp, raw, idempotent=True)
+            raise status_failure(resp, raw, idempotent=True)
         return resp
 
     async def _send(
@@ -432,10 +390,10 @@ class KubeAPI:
                 proxy=endpoint.proxy,
             )
         except (aiohttp.ClientError, TimeoutError) as err:
-            raise _transport_failure(err, idempotent=idempotent) from err
+            raise transport_failure(err, idempotent=idempotent) from err
         if resp.status == 401:
             resp.release()
-            raise _Failure(
+            raise Failure(
                 401,
                 "Unauthorized",
                 f"credentials from {self._credentials.source} were rejected",
@@ -458,7 +416,7 @@ class KubeAPI:
             self.stats.requests[verb] = self.stats.requests.get(verb, 0) + 1
             try:
                 return await attempt()
-            except _Failure as failure:
+            except Failure as failure:
                 self._count_error(failure.status or 0)
                 if failure.reauth and not reauthed:
                     reauthed = True
@@ -535,45 +493,3 @@ def _selectors(labels: Selector | None, fields: Selector | None) -> dict[str, st
                 sel if isinstance(sel, str) else ",".join(f"{k}={v}" for k, v in sel.items())
             )
     return params
-
-
-def _decode(raw: bytes) -> JSON:
-    if not raw:
-        return {}
-    try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError as err:
-        raise _Failure(
-            None, "NotJSON", f"response is not JSON: {err}", retryable=False, permanent=True
-        ) from err
-    if not isinstance(obj, dict):
-        raise _Failure(
-            None, "NotJSON", "response is not a JSON object", retryable=False, permanent=True
-        )
-    return obj
-
-
-def _status_failure(resp: aiohttp.ClientResponse, raw: bytes, *, idempotent: bool) -> _Failure:
-    """A failure from an error response; the API server's ``Status`` says reason and message."""
-    reason, message = resp.reason or "", raw[:512].decode("utf-8", "replace").strip()
-    try:
-        status_obj = orjson.loads(raw) if raw else None
-    except orjson.JSONDecodeError:
-        status_obj = None
-    if isinstance(status_obj, dict) and status_obj.get("kind") == "Status":
-        reason = str(status_obj.get("reason") or reason)
-        message = str(status_obj.get("message") or message)
-    code = resp.status
-    retryable = code in _ALWAYS_RETRIED or (code >= 500 and idempotent)
-    retry_after = parse_retry_after(resp.headers.get("Retry-After")) if retryable else None
-    return _Failure(code, reason, message, retryable=retryable, retry_after=retry_after)
-
-
-def _transport_failure(err: BaseException, *, idempotent: bool) -> _Failure:
-    reason = type(err).__name__
-    message = str(err) or ("timed out" if isinstance(err, TimeoutError) else reason)
-    if isinstance(err, aiohttp.ClientSSLError | aiohttp.InvalidURL):
-        return _Failure(None, reason, message, retryable=False, permanent=True)
-    # A failed connect sent nothing: safe to repeat whatever the verb.
-    retryable = idempotent or isinstance(err, aiohttp.ClientConnectorError)
-    return _Failure(None, reason, message, retryable=retryable)
