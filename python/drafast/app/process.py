@@ -61,29 +61,35 @@ class DriverProcess:
         kind: DriverKind[Any] | None = None,
         io: IoJobs | None = None,
     ) -> None:
-        name = opts.driver_name
-        if driver is None:
-            kind = kind or find_kind(opts.driver)
-            name = name or kind.default_driver_name
-        else:
-            own = str(getattr(driver, "name", "") or "")
-            if name and own and own != name:
-                raise ConfigError(f"driver reports name {own!r} but runs as {name!r}")
-            name = name or own
-        if not name:
-            raise ConfigError("no driver name: set --driver-name")
+        build = None if driver is not None else (kind or find_kind(opts.driver))
+        name = opts.driver_name or _own_name(driver, build)
+        if driver is not None and getattr(driver, "name", name) != name:
+            raise ConfigError(f"driver reports name {driver.name!r} but runs as {name!r}")
         self.opts = opts = _with_name(opts, name)
         self.role = Role(opts.role)
         self._owns_io = io is None
         self.io = io or IoJobs("drafast-io", PROCESS_THREADS)
-        self.metrics = Metrics(name)
+        try:
+            self._build(driver, build)
+        except BaseException:
+            self._close_io()  # a failed start leaves no worker threads behind
+            raise
+
+    def _build(self, driver: Any | None, build: DriverKind[Any] | None) -> None:
+        opts = self.opts
+        self.metrics = Metrics(opts.driver_name)
         node = NodeName(opts.node_name) if self.role is Role.NODE else None
         self.cluster = open_cluster(
-            opts.cluster, opts.kubeconfig, name, node, self.metrics, context=opts.context
+            opts.cluster,
+            opts.kubeconfig,
+            opts.driver_name,
+            node,
+            self.metrics,
+            context=opts.context,
         )
-        if driver is None:
+        if build is not None:
             ctx = DriverContext(
-                driver_name=DriverName(name),
+                driver_name=DriverName(opts.driver_name),
                 node_name=node,
                 role="node" if self.role is Role.NODE else "controller",
                 io=self.io,
@@ -91,8 +97,7 @@ class DriverProcess:
                 node_labels=self.cluster.node_labels,
                 allocated_claims=self.cluster.allocated_claims,
             )
-            assert kind is not None
-            driver = kind.build(driver_settings(opts, kind), ctx)
+            driver = build.build(driver_settings(opts, build), ctx)
         self.driver = driver
         self.health = HealthBoard()
         self.publisher: Publisher | None = None
@@ -205,9 +210,20 @@ class DriverProcess:
                 )
                 yield self
         finally:
-            if self._owns_io:
-                self.io.close()
+            self._close_io()
             log.info("stopped", extra={"driver": self.opts.driver_name})
+
+    def _close_io(self) -> None:
+        if self._owns_io:
+            self.io.close()
+
+
+def _own_name(driver: Any | None, kind: DriverKind[Any] | None) -> str:
+    """The driver name when ``--driver-name`` is not set: the KIND's, or the object's."""
+    name = kind.default_driver_name if kind is not None else getattr(driver, "name", "")
+    if not name:
+        raise ConfigError("no driver name: set --driver-name")
+    return str(name)
 
 
 async def _always_live() -> str | None:
