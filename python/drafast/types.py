@@ -22,6 +22,11 @@ JSON = dict[str, Any]
 """A decoded JSON object, as the API server sends it (camelCase keys)."""
 
 
+def _cut(text: str, limit: int = 253) -> str:
+    """Names of the API are at most 253 characters: longer ones are shown cut."""
+    return text if len(text) <= limit else f"{text[:64]}...({len(text)} characters)"
+
+
 def base_request(request: str) -> RequestName:
     """``req/sub`` -> ``req``: the kubelet matches only base request names (prioritized list)."""
     return RequestName(request.split("/", 1)[0])
@@ -39,7 +44,9 @@ class ClaimRef:
     uid: ClaimUID
 
     def __str__(self) -> str:
-        return f"claim {self.namespace}/{self.name} ({self.uid})"
+        # Cut: a kubelet call may carry anything, and every per-claim error starts with this.
+        ns, name, uid = (_cut(v) for v in (self.namespace, self.name, self.uid))
+        return f"claim {ns}/{name} ({uid})"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,8 +8,10 @@ atomic (temp file + rename), so readers never see half an object.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import orjson
 import yaml
 
 from drafast.errors import ClaimError, ClaimNotFoundError, ConfigError
+from drafast.resourceapi.names import is_dns_label, is_dns_subdomain
 from drafast.types import JSON, ClaimRef
 
 _SUFFIXES = (".json", ".yaml", ".yml")  # JSON first: what put() writes
@@ -26,14 +29,41 @@ _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _counter = itertools.count()
 
 
+def _check_names(resource: str, name: str | None, namespace: str | None) -> None:
+    """Object names become paths here: anything that could leave the store is refused."""
+    if not is_dns_label(resource):
+        raise ConfigError(f"resource {resource!r} is not a DNS label")
+    if namespace is not None and not is_dns_label(namespace):
+        raise ConfigError(f"namespace {namespace!r} is not a DNS label")
+    if name is not None and not is_dns_subdomain(name):
+        raise ConfigError(f"object name {name!r} is not a DNS subdomain")
+
+
+def read_regular_file(path: str) -> bytes:
+    """The whole file, if it is a regular one. The open never blocks (a FIFO or a device at an
+    object's path would otherwise freeze the event loop), and anything else is refused."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 class DirStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
     def _dir(self, resource: str, namespace: str | None) -> Path:
+        _check_names(resource, None, namespace)
         return self.root / resource / namespace if namespace else self.root / resource
 
     def find(self, resource: str, name: str, namespace: str | None = None) -> Path | None:
+        _check_names(resource, name, namespace)
         d = self._dir(resource, namespace)
         for suffix in _SUFFIXES:
             p = d / f"{name}{suffix}"
@@ -43,13 +73,13 @@ class DirStore:
 
     def read(self, resource: str, name: str, namespace: str | None = None) -> JSON | None:
         """Like :meth:`get`, with one open() per object in the common case (no stat first)."""
+        _check_names(resource, name, namespace)
         # Strings, not Paths: this runs for every claim of every prepare in dir: mode.
         d = f"{self.root}/{resource}/{namespace}" if namespace else f"{self.root}/{resource}"
         for suffix in _SUFFIXES:
             path = f"{d}/{name}{suffix}"
             try:
-                with open(path, "rb") as fh:  # noqa: PTH123 (a str path: no Path per claim)
-                    raw = fh.read()
+                raw = read_regular_file(path)
             except (FileNotFoundError, NotADirectoryError):
                 continue
             except OSError as err:
@@ -61,7 +91,7 @@ class DirStore:
     def load(path: Path) -> JSON:
         """Read one object; errors name the file."""
         try:
-            raw = path.read_bytes()
+            raw = read_regular_file(str(path))
         except OSError as err:
             raise ConfigError(f"{path}: cannot read: {err.strerror or err}") from err
         return DirStore.decode(path, raw)
@@ -94,6 +124,7 @@ class DirStore:
         """Write ``obj`` as ``<name>.json`` (default: ~30x faster to read back than YAML, and
         the plugin reads claims on every prepare) or ``<name>.yaml``."""
         name = obj["metadata"]["name"]
+        _check_names(resource, name, namespace)
         d = self._dir(resource, namespace)
         d.mkdir(parents=True, exist_ok=True)
         suffix = ".yaml" if fmt == "yaml" else ".json"

@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from drafast.resourceapi.names import API_VERSION as RESOURCE_V1
+from drafast.resourceapi.names import (
+    check_claim_name,
+    check_claim_namespace,
+    check_dns_subdomain,
+)
 
 __all__ = ["RESOURCE_V1", "ObjectRef", "claim_path", "node_path", "slice_path"]
 
@@ -74,13 +79,18 @@ class ObjectRef:
 
 
 def claim_path(namespace: str, name: str) -> str:
+    check_claim_namespace(namespace)
+    check_claim_name(name)
     return f"/apis/{RESOURCE_V1}/namespaces/{namespace}/resourceclaims/{name}"
 
 
 def slice_path(name: str | None = None) -> str:
     """A ResourceSlice (cluster-scoped), or the collection when ``name`` is None."""
+    if name is not None:
+        check_dns_subdomain(name, f"ResourceSlice name {name!r}")
     return f"/apis/{RESOURCE_V1}/resourceslices" + (f"/{name}" if name else "")
 
 
 def node_path(name: str) -> str:
+    check_dns_subdomain(name, f"node name {name!r}")
     return f"/api/v1/nodes/{name}"

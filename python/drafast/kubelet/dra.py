@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 import grpc
 import grpc.aio
+from google.protobuf.message import DecodeError
 
 from drafast.errors import (
     ClaimError,
@@ -85,6 +86,35 @@ def complete(
     return out
 
 
+class Undecodable:
+    """A request body that is not the message the method takes (answered INVALID_ARGUMENT)."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+def _lenient(cls: Any) -> Callable[[bytes], Any]:
+    """A deserializer that hands a decode failure to the handler, which can say what it was;
+    grpc would answer UNKNOWN (or INTERNAL) for an exception raised here."""
+
+    def decode(raw: bytes) -> Any:
+        try:
+            return cls.FromString(raw)
+        except DecodeError as err:
+            return Undecodable(f"request body is not a {cls.__name__}: {err}")
+
+    return decode
+
+
+async def _claims(request: Any, context: Context) -> Iterable[convert.WireClaim]:
+    if isinstance(request, Undecodable):
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.message)
+    claims: Iterable[convert.WireClaim] = request.claims
+    return claims
+
+
 class DRAService:
     """The DRAPlugin servicer (both API versions); stateless apart from the backend."""
 
@@ -92,27 +122,27 @@ class DRAService:
         self._handler = handler
 
     async def prepare_v1(
-        self, request: v1.NodePrepareResourcesRequest, context: Context
+        self, request: v1.NodePrepareResourcesRequest | Undecodable, context: Context
     ) -> v1.NodePrepareResourcesResponse:
-        results = await self._prepare("v1", request.claims, context)
+        results = await self._prepare("v1", await _claims(request, context), context)
         return convert.prepare_response_v1(results)
 
     async def prepare_v1beta1(
-        self, request: v1beta1.NodePrepareResourcesRequest, context: Context
+        self, request: v1beta1.NodePrepareResourcesRequest | Undecodable, context: Context
     ) -> v1beta1.NodePrepareResourcesResponse:
-        results = await self._prepare("v1beta1", request.claims, context)
+        results = await self._prepare("v1beta1", await _claims(request, context), context)
         return convert.prepare_response_v1beta1(results)
 
     async def unprepare_v1(
-        self, request: v1.NodeUnprepareResourcesRequest, context: Context
+        self, request: v1.NodeUnprepareResourcesRequest | Undecodable, context: Context
     ) -> v1.NodeUnprepareResourcesResponse:
-        results = await self._unprepare("v1", request.claims, context)
+        results = await self._unprepare("v1", await _claims(request, context), context)
         return convert.unprepare_response_v1(results)
 
     async def unprepare_v1beta1(
-        self, request: v1beta1.NodeUnprepareResourcesRequest, context: Context
+        self, request: v1beta1.NodeUnprepareResourcesRequest | Undecodable, context: Context
     ) -> v1beta1.NodeUnprepareResourcesResponse:
-        results = await self._unprepare("v1beta1", request.claims, context)
+        results = await self._unprepare("v1beta1", await _claims(request, context), context)
         return convert.unprepare_response_v1beta1(results)
 
     async def _prepare(
@@ -146,12 +176,12 @@ class DRAService:
                 {
                     PREPARE: grpc.unary_unary_rpc_method_handler(
                         self.prepare_v1,
-                        request_deserializer=v1.NodePrepareResourcesRequest.FromString,
+                        request_deserializer=_lenient(v1.NodePrepareResourcesRequest),
                         response_serializer=v1.NodePrepareResourcesResponse.SerializeToString,
                     ),
                     UNPREPARE: grpc.unary_unary_rpc_method_handler(
                         self.unprepare_v1,
-                        request_deserializer=v1.NodeUnprepareResourcesRequest.FromString,
+                        request_deserializer=_lenient(v1.NodeUnprepareResourcesRequest),
                         response_serializer=v1.NodeUnprepareResourcesResponse.SerializeToString,
                     ),
                 },
@@ -164,14 +194,14 @@ class DRAService:
                     {
                         PREPARE: grpc.unary_unary_rpc_method_handler(
                             self.prepare_v1beta1,
-                            request_deserializer=v1beta1.NodePrepareResourcesRequest.FromString,
+                            request_deserializer=_lenient(v1beta1.NodePrepareResourcesRequest),
                             response_serializer=(
                                 v1beta1.NodePrepareResourcesResponse.SerializeToString
                             ),
                         ),
                         UNPREPARE: grpc.unary_unary_rpc_method_handler(
                             self.unprepare_v1beta1,
-                            request_deserializer=v1beta1.NodeUnprepareResourcesRequest.FromString,
+                            request_deserializer=_lenient(v1beta1.NodeUnprepareResourcesRequest),
                             response_serializer=(
                                 v1beta1.NodeUnprepareResourcesResponse.SerializeToString
                             ),

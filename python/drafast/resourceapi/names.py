@@ -75,8 +75,16 @@ C_IDENTIFIER_RULE: Final = "C identifier (at most 32 of [A-Za-z0-9_], not starti
 QUALIFIED_NAME_RULE: Final = "qualified name ([domain/]C identifier, domain a DNS subdomain <= 63)"
 
 
+def shown(value: str, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters: error messages echo what they were given,
+    and a hostile 1 MiB name must not become a 1 MiB error (or log line)."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} characters)"
+
+
 def _fail(value: str, what: str, rule: str, error: type[DrafastError]) -> DrafastError:
-    return error(f"{what or repr(value)} is not a {rule}")
+    return error(f"{what or shown(value)} is not a {rule}")
 
 
 def is_dns_label(value: str) -> bool:
@@ -133,7 +141,7 @@ def check_driver_name(
     """A driver name: a DNS subdomain of at most 63 characters."""
     if not is_dns_subdomain(value, MAX_DRIVER_NAME):
         raise _fail(
-            value, what or f"driver {value!r}", "DNS subdomain of at most 63 characters", error
+            value, what or f"driver {shown(value)}", "DNS subdomain of at most 63 characters", error
         )
 
 
@@ -171,18 +179,20 @@ def check_label_value(
 
 
 def check_claim_namespace(value: str) -> None:
-    check_dns_label(value, f"claim namespace {value!r}", error=ClaimError)
+    check_dns_label(value, f"claim namespace {shown(value)}", error=ClaimError)
 
 
 def check_claim_name(value: str) -> None:
-    check_dns_subdomain(value, f"claim name {value!r}", error=ClaimError)
+    check_dns_subdomain(value, f"claim name {shown(value)}", error=ClaimError)
 
 
 def check_claim_uid(value: str) -> None:
     """A claim UID as the API server makes them (a UUID). It becomes part of file names (CDI
     specs, checkpoint keys), so anything that could escape a directory is refused."""
     if not _UID.match(value):
-        raise ClaimError(f"claim uid {value!r} is not a UID (a UUID-like token of [A-Za-z0-9-])")
+        raise ClaimError(
+            f"claim uid {shown(value)} is not a UID (a UUID-like token of [A-Za-z0-9-])"
+        )
 
 
 # --------------------------------------------------------------------------- slice names

@@ -77,3 +77,40 @@ async def test_concurrent_reads_answer_each_claim(tmp_path: Path) -> None:
     )
     assert got[:-1] == objs
     assert isinstance(got[-1], ClaimNotFoundError)
+
+
+@pytest.mark.parametrize(
+    ("namespace", "name", "message"),
+    [
+        ("../../outside", "x", "namespace '../../outside' is not a DNS label"),
+        ("default", "../../outside/x", "object name '../../outside/x' is not a DNS subdomain"),
+        ("ns", "..", "object name '..' is not a DNS subdomain"),
+        ("ns", "a/b", "object name 'a/b' is not a DNS subdomain"),
+    ],
+)
+def test_names_that_could_leave_the_store_are_refused(
+    tmp_path: Path, namespace: str, name: str, message: str
+) -> None:
+    store = DirStore(tmp_path / "store")
+    planted = tmp_path / "outside" / "x.json"
+    planted.parent.mkdir()
+    planted.write_text('{"metadata": {"name": "x"}}')
+    with pytest.raises(ConfigError, match=message):
+        store.read("resourceclaims", name, namespace)
+    with pytest.raises(ConfigError, match=message):
+        store.find("resourceclaims", name, namespace)
+    with pytest.raises(ConfigError, match=message):
+        store.put("resourceclaims", {"metadata": {"name": name}}, namespace)
+    assert not (tmp_path / "store").exists()
+
+
+async def test_a_fifo_at_a_claims_path_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    import os
+
+    store = DirStore(tmp_path)
+    (tmp_path / "resourceclaims" / "ns").mkdir(parents=True)
+    os.mkfifo(tmp_path / "resourceclaims" / "ns" / "c.json")  # nobody ever writes to it
+    src = DirClaimSource(store)
+    ref = ClaimRef(namespace="ns", name="c", uid=ClaimUID("u"))
+    with pytest.raises(ClaimError, match=r"c\.json: cannot read: not a regular file"):
+        await src.get_claim(ref)

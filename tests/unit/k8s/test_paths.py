@@ -81,3 +81,19 @@ def test_error_classes(status: int | None, reason: str, cls: type) -> None:
         api_message="m",
     )
     assert type(err) is cls
+
+
+def test_names_are_checked_before_they_go_into_a_url() -> None:
+    import pytest
+
+    from drafast.errors import ClaimError, ConfigError
+    from drafast.k8s.paths import claim_path, node_path, slice_path
+
+    with pytest.raises(ClaimError, match=r"claim namespace '\.\./\.\./x' is not a DNS label"):
+        claim_path("../../x", "c")
+    with pytest.raises(ClaimError, match="claim name 'a/b' is not a DNS subdomain"):
+        claim_path("ns", "a/b")
+    with pytest.raises(ConfigError, match=r"node name '\.\.' is not a DNS subdomain"):
+        node_path("..")
+    with pytest.raises(ConfigError, match="ResourceSlice name 'x/y'"):
+        slice_path("x/y")

@@ -79,7 +79,15 @@ def test_claim_identity_at_the_kubelet_edge(check, good: str, bad: list[str]) ->
     for value in bad:
         with pytest.raises(ClaimError) as err:
             check(value)
-        assert repr(value) in str(err.value)
+        assert names.shown(value) in str(err.value)
+
+
+def test_errors_echo_at_most_a_bounded_part_of_the_value() -> None:
+    huge = "x" * (1 << 20)  # a 1 MiB claim name from a hostile caller
+    with pytest.raises(ClaimError) as err:
+        names.check_claim_name(huge)
+    assert len(str(err.value)) < 300 and "(1048576 characters)" in str(err.value)
+    assert names.shown("short") == "'short'"
 
 
 def test_limits_match_the_api() -> None:
