@@ -31,6 +31,10 @@ def claim(name: str, namespace: str = "ns", **kw):  # type: ignore[no-untyped-de
     )
 
 
+def chattr(flag: str, path: Path) -> None:
+    subprocess.run(["chattr", flag, str(path)], check=True)
+
+
 def lines(opts: RunOptions) -> list[str]:
     return (Path(opts.driver_options["resource_dir"]) / "alpha").read_text().splitlines()
 
@@ -38,17 +42,17 @@ def lines(opts: RunOptions) -> list[str]:
 async def test_path_traversal_is_refused_and_writes_nothing(opts: RunOptions) -> None:
     root = Path(opts.cluster[4:])
     planted = root.parent / "outside" / "x.json"  # <root>/../outside/x.json
+    obj = claim("x")
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    planted.write_text(json.dumps(obj))
     async with running_plugin(opts) as t:
-        obj = claim("x")
-        planted.parent.mkdir(parents=True, exist_ok=True)
-        planted.write_text(json.dumps(obj))
         uid = ClaimUID(obj["metadata"]["uid"])
         for ns, name in (("../../outside", "x"), ("default", "../../outside/x"), ("..", "x")):
             ref = ClaimRef(namespace=ns, name=name, uid=uid)
             res = (await t.kubelet.prepare([ref]))[uid]
             assert "is not a DNS" in res.error, res.error
         assert "claim=" not in "".join(lines(opts))
-        assert not list(Path(opts.cdi_dir).glob("*.json"))
+        assert not t.plugin.cdi.path(uid).exists()
 
 
 async def test_a_failed_checkpoint_write_leaves_no_line_behind(opts: RunOptions) -> None:
@@ -56,14 +60,14 @@ async def test_a_failed_checkpoint_write_leaves_no_line_behind(opts: RunOptions)
     async with running_plugin(opts) as t:
         ref = t.add_claim(claim("c1"))
         plugin_dir = t.plugin.store.path.parent
-        subprocess.run(["chattr", "+i", str(plugin_dir)], check=True)
+        chattr("+i", plugin_dir)
         try:
             res = (await t.kubelet.prepare([ref]))[ref.uid]
             assert "checkpoint.json" in res.error and "Operation not permitted" in res.error
             assert lines(opts) == []  # the core rolled the driver back before answering
             assert not t.plugin.cdi.path(ref.uid).exists()
         finally:
-            subprocess.run(["chattr", "-i", str(plugin_dir)], check=True)
+            chattr("-i", plugin_dir)
         assert (await t.kubelet.prepare([ref]))[ref.uid].error == ""  # the kubelet's retry
         assert lines(opts) == [f"ns/pod-c1 claim={ref.uid}"]
         assert (await t.kubelet.unprepare([ref]))[ref.uid].error == ""
