@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from drafast.testing.cluster import delete_pods, parse_metrics
+from drafast.testing.cluster import delete_pods, parse_metrics, wait_until
 
 from .conftest import (
     FILE_DRIVER,
@@ -101,8 +101,12 @@ def test_a_pod_with_a_claim_template_gets_its_file(env: NodeEnv, ns: str) -> Non
     delete_pods(cp, ns, ["reader"])
     wait_clean(env, FILE_DRIVER, [uid], [greeting])
     assert lines_of(greeting) == []
-    claims = cp.api.get(f"{V1}/namespaces/{ns}/resourceclaims")["items"]
-    assert all(c["metadata"].get("deletionTimestamp") for c in claims) or not claims
+
+    def claim_going() -> bool:  # the resourceclaim controller deletes it shortly after the pod
+        claims = cp.api.get(f"{V1}/namespaces/{ns}/resourceclaims")["items"]
+        return all(c["metadata"].get("deletionTimestamp") for c in claims) or not claims
+
+    wait_until("the template's claim to be deleted", claim_going, 60)
 
 
 def test_two_pods_share_one_claim(env: NodeEnv, ns: str) -> None:
