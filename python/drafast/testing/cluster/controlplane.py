@@ -18,7 +18,7 @@ when started from the main thread -- by the kernel (``setpriv --pdeathsig``) if 
 
 Run by hand (``make cluster``; see :func:`drafast.testing.cluster.cli.controlplane_main`)::
 
-    python -m drafast.testing.cluster.controlplane --bin-dir ~/.cache/drafast/k8s-v1.37.2/bin
+    python -m drafast.testing.cluster.controlplane --bin-dir ~/.cache/drafast/k8s-current/bin
 
 Only the standard library, PyYAML and the ``openssl`` command are used.
 """

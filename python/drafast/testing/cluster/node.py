@@ -24,7 +24,7 @@ container rootfs overlays, sandbox ``/dev/shm`` tmpfs) are unmounted.
 Machine facts handled here (see ``shared/reference/real-cluster.md`` section 5): cgroup v1
 (``failCgroupV1: false``, ``cgroupDriver: cgroupfs``), no ``CAP_SYS_RESOURCE`` (containerd
 ``restrict_oom_score_adj = true``, kubelet ``oomScoreAdj: 0``), no registry (pause and test images
-imported from OCI archives built by :mod:`drafast.testing.images`), no pod network (a loopback-only
+imported from OCI archives built by ``tools/oci_image.py``), no pod network (a loopback-only
 CNI config; test pods use ``hostNetwork: true``).
 
 The node's pieces come from ``tests/e2e/tools/node-bins.sh`` (``make node-bins``); the kubelet
