@@ -7,6 +7,9 @@
 * :func:`allocated_claim` -- an allocated ResourceClaim object to put into the store;
 * :func:`wait_until` -- poll a condition in async tests, failing with what was awaited;
 * :func:`start_file_plugin` -- ``drafast run file`` as its own process (benchmarks, crash tests).
+
+The real control plane and real node harnesses live in :mod:`drafast.testing.cluster`; the
+in-memory API server in :mod:`drafast.testing.fakeapi`.
 """
 
 from __future__ import annotations
