@@ -32,7 +32,7 @@ export DRAFAST_KUBELETLOAD := $(CACHE_DIR)/kubeletload-$(shell cat $(KUBELETLOAD
 
 .PHONY: help
 help:
-	@echo "make demo | check | test | bench | cluster [NODE=1] | cluster-bins | node-bins | kubelet-load | lint | proto | clean"
+	@echo "make demo | check | test | wheel | bench | cluster [NODE=1] | cluster-bins | node-bins | kubelet-load | lint | proto | clean"
 
 $(DEPS_STAMP): requirements-dev.txt
 	@echo "==> creating virtualenv $(VENV) and installing pinned dependencies"
@@ -47,6 +47,16 @@ $(NATIVE_STAMP): $(DEPS_STAMP) $(RUST_SOURCES) pyproject.toml
 
 .PHONY: setup
 setup: $(NATIVE_STAMP)
+
+# An abi3 manylinux wheel (CPython >= 3.11; the tag is the oldest glibc the symbols allow) and
+# the sdist, into dist/.
+.PHONY: wheel
+wheel: $(DEPS_STAMP)
+	@echo "==> building the wheel and the sdist into dist/"
+	rm -rf dist
+	$(VENV)/bin/maturin build --release --locked --out dist
+	$(VENV)/bin/maturin sdist --out dist
+	@ls -l dist
 
 .PHONY: demo
 demo: setup
@@ -73,8 +83,8 @@ lint: setup proto-check
 	@echo "==> cargo clippy -D warnings"
 	cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
 	@echo "==> ruff"
-	$(VENV)/bin/ruff check python tests benches tools
-	$(VENV)/bin/ruff format --check python tests benches tools
+	$(VENV)/bin/ruff check python tests benches tools deploy/examples
+	$(VENV)/bin/ruff format --check python tests benches tools deploy/examples
 	@echo "==> mypy --strict"
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy tools/oci_image.py

@@ -196,3 +196,5 @@ def test_every_setting_has_an_env_var_in_help_and_readme() -> None:
         help_text = " ".join(out.stdout.split())
         for s in schema.settings_of(RunOptions):
             assert s.info.env and s.info.env in help_text
+        for s in schema.settings_of(BUILTIN[name].settings):  # the driver's own, after its name
+            assert s.info.flag in help_text and str(s.info.env) in help_text

@@ -19,7 +19,9 @@ from drafast.k8s import DirStore
 from drafast.testing import allocated_claim, plugin_options, running_plugin, wait_until
 
 pytestmark = pytest.mark.integration
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+EXAMPLE = ROOT / "deploy" / "examples" / "embed" / "src" / "echo_driver" / "__init__.py"
 DRIVER = "echo.example.com"
 
 
@@ -28,6 +30,10 @@ def readme_example() -> str:
     match = re.search(r"```python\n(.*?)```", section, re.S)
     assert match, "the README's 'Writing a driver' section has no python block"
     return match.group(1)
+
+
+def test_the_embed_example_is_the_readme_example() -> None:
+    assert EXAMPLE.read_text() == readme_example()
 
 
 @pytest.fixture

@@ -24,15 +24,22 @@ def _version() -> str:
     return drafast_version()
 
 
-def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], kind: Any) -> None:
+def _run_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], kind: Any, *, probe: bool = False
+) -> None:
     from drafast.app.settings import RunOptions
 
     p = sub.add_parser(
         "run",
         help="run a driver (kubelet plugin or controller)",
         description="Flags win over environment variables, which win over the --config file.",
+        add_help=not probe,  # the probe only looks for the driver; --help comes after it
     )
-    p.add_argument("driver", help=f"one of {', '.join(known_names())}, or module:attr")
+    p.add_argument(
+        "driver",
+        nargs="?" if probe else None,
+        help=f"one of {', '.join(known_names())}, or module:attr",
+    )
     p.add_argument("--config", help="YAML file with settings, keys as the flags [DRAFAST_CONFIG]")
     p.add_argument(
         "-v",
@@ -47,12 +54,16 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], kind: 
         schema.add_arguments(p.add_argument_group(title, kind.description), kind.settings)
 
 
-def build_parser(kind: Any = None) -> argparse.ArgumentParser:
+def build_parser(kind: Any = None, *, probe: bool = False) -> argparse.ArgumentParser:
     """The full parser; ``kind`` adds that driver's own options to ``run``."""
-    parser = argparse.ArgumentParser(prog="drafast", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="drafast",
+        description="A Kubernetes DRA toolkit: run a driver, play the kubelet, or see a demo.",
+        add_help=not probe,
+    )
     parser.add_argument("--version", action="version", version=f"drafast {_version()}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    _run_parser(sub, kind)
+    sub = parser.add_subparsers(dest="command", required=not probe)
+    _run_parser(sub, kind, probe=probe)
     from drafast.app.kubelet_cmd import add_kubelet_parser
 
     add_kubelet_parser(sub)
@@ -63,9 +74,9 @@ def build_parser(kind: Any = None) -> argparse.ArgumentParser:
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     argv = list(sys.argv[1:] if argv is None else argv)
-    first, _ = build_parser().parse_known_args(argv)
-    if first.command != "run":
-        return build_parser().parse_args(argv)
+    first, _ = build_parser(probe=True).parse_known_args(argv)
+    if first.command != "run" or first.driver is None:
+        return build_parser().parse_args(argv)  # help, errors and the other commands
     from drafast.app.drivers import find_kind
 
     kind = find_kind(first.driver)
