@@ -32,7 +32,7 @@ export DRAFAST_KUBELETLOAD := $(CACHE_DIR)/kubeletload-$(shell cat $(KUBELETLOAD
 
 .PHONY: help
 help:
-	@echo "make demo | check | test | wheel | bench | cluster [NODE=1] | cluster-bins | node-bins | kubelet-load | lint | proto | clean"
+	@echo "make demo | check | test | wheel | bench | cluster [NODE=1] | cluster-bins | node-bins | helm-bin | kubelet-load | lint | proto | clean"
 
 $(DEPS_STAMP): requirements-dev.txt
 	@echo "==> creating virtualenv $(VENV) and installing pinned dependencies"
@@ -103,6 +103,11 @@ node-bins:
 	@echo "==> containerd, runc, CNI plugins, busybox from Debian (pins: tools/versions.env) + pause/test images -> $(CACHE_DIR)/node-bins"
 	PYTHON=$(PYTHON) bash tests/e2e/tools/node-bins.sh
 
+.PHONY: helm-bin
+helm-bin:
+	@echo "==> helm, built from the helm.sh/helm Go module (version: tools/versions.env) -> $(CACHE_DIR)"
+	bash tests/e2e/tools/helm-bin.sh
+
 # GOTOOLCHAIN=local: never download another Go toolchain; modules come from the Go module proxy.
 .PHONY: kubelet-load
 kubelet-load:
@@ -134,7 +139,7 @@ check: lint kubelet-load
 	$(PY) -m pytest -q tests/unit tests/native tests/integration
 
 .PHONY: test
-test: lint cluster-bins node-bins kubelet-load
+test: lint cluster-bins node-bins helm-bin kubelet-load
 	@echo "==> cargo test"
 	cargo test --workspace --locked --quiet
 	@echo "==> pytest (unit, native, integration, e2e against a real control plane and a real node)"

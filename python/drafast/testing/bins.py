@@ -6,6 +6,10 @@ set is complete and points ``<cache>/k8s-current`` at that ``k8s-v<version>``. S
 decided once, by the script (from ``tools/versions.env`` or its ``K8S_VERSION`` override), and
 this module follows the link instead of spelling a version of its own. ``DRAFAST_K8S_BIN``
 overrides the location.
+
+``helm`` is built the same way by ``tests/e2e/tools/helm-bin.sh`` (``make helm-bin``), into
+``<cache>/helm-v<version>/bin/helm`` with ``<cache>/helm-current`` pointing at it; see
+:func:`helm_binary` (``DRAFAST_HELM`` overrides).
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from pathlib import Path
 
 __all__ = [
     "CONTROL_PLANE_BINARIES",
+    "HELM_VERSION",
     "K8S_VERSION",
     "cache_root",
     "default_bin_dir",
+    "helm_binary",
     "missing_binaries",
     "pinned_versions",
 ]
@@ -54,6 +60,9 @@ def pinned_versions(path: Path = _VERSIONS_FILE) -> dict[str, str]:
 #: The version ``cluster-bins.sh`` builds by default (``tools/versions.env``), or ``None`` outside
 #: a source checkout. Only a tie-breaker: ``<cache>/k8s-current`` names what was actually built.
 K8S_VERSION: str | None = pinned_versions().get("K8S_VERSION")
+
+#: The helm version ``helm-bin.sh`` builds by default, or ``None`` outside a source checkout.
+HELM_VERSION: str | None = pinned_versions().get("HELM_VERSION")
 
 
 def cache_root() -> Path:
@@ -94,3 +103,26 @@ def default_bin_dir() -> Path:
 def missing_binaries(bin_dir: Path, names: tuple[str, ...] = CONTROL_PLANE_BINARIES) -> list[str]:
     """Names in ``names`` that are not executable files in ``bin_dir``."""
     return [n for n in names if not os.access(bin_dir / n, os.X_OK)]
+
+
+def helm_binary() -> Path | None:
+    """The ``helm`` the e2e tests use, or ``None`` if there is none.
+
+    In order: ``$DRAFAST_HELM`` (when set, the answer: ``None`` if it is not an executable file,
+    never a silent fall-back to another helm); ``<cache>/helm-current/bin/helm`` (what
+    ``helm-bin.sh`` last completed); the pinned version's ``<cache>/helm-v<version>/bin/helm``. A
+    cached helm counts only when its dir's ``.stamp`` exists (the script writes it last).
+    """
+    env = os.environ.get("DRAFAST_HELM")
+    if env:
+        path = Path(env)
+        return path if path.is_file() and os.access(path, os.X_OK) else None
+    root = cache_root()
+    dirs = [root / "helm-current" / "bin"]
+    if HELM_VERSION:
+        dirs.append(root / f"helm-v{HELM_VERSION}" / "bin")
+    for d in dirs:
+        helm = d / "helm"
+        if (d / ".stamp").is_file() and os.access(helm, os.X_OK):
+            return helm
+    return None

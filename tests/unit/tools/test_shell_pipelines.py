@@ -5,8 +5,8 @@ had one: ``apt-cache show containerd | awk '/^Version:/{print $2; exit}'`` fails
 before apt-cache has written everything (apt-cache dies of SIGPIPE, and pipefail reports that).
 Two guards:
 
-* a static check (:func:`early_exit_pipes`) over ``tools/lib.sh`` and both scripts: no pipe may
-  feed a consumer that stops reading early;
+* a static check (:func:`early_exit_pipes`) over every ``*.sh`` in ``tools/`` and
+  ``tests/e2e/tools/``: no pipe may feed a consumer that stops reading early;
 * a behavioural check: the ``tools/lib.sh`` helpers, under ``set -euo pipefail``, read a fake
   ``apt-cache`` that prints ~2 MB, many times, and always return the right value (and the old
   pipeline shape, against the same fake, does fail -- so the fake is noisy enough to matter).
@@ -25,10 +25,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 LIB = REPO / "tools" / "lib.sh"
-SCRIPTS = (
-    LIB,
-    REPO / "tests" / "e2e" / "tools" / "node-bins.sh",
-    REPO / "tests" / "e2e" / "tools" / "cluster-bins.sh",
+# Every script under tools/ and tests/e2e/tools/ (a new one is checked without being listed here).
+SCRIPTS = tuple(
+    sorted([*(REPO / "tools").glob("*.sh"), *(REPO / "tests" / "e2e" / "tools").glob("*.sh")])
 )
 
 # --- the checker ---------------------------------------------------------------------------------
@@ -367,6 +366,11 @@ def early_exit_pipes(text: str) -> list[Finding]:
 
 
 # --- the static check ----------------------------------------------------------------------------
+
+
+def test_every_build_script_is_checked() -> None:
+    names = {p.name for p in SCRIPTS}
+    assert {"lib.sh", "cluster-bins.sh", "node-bins.sh", "helm-bin.sh"} <= names, names
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)

@@ -34,13 +34,15 @@ def test_python_and_shell_read_the_same_pins() -> None:
         "tools/lib.sh",
         "tests/e2e/tools/cluster-bins.sh",
         "tests/e2e/tools/node-bins.sh",
+        "tests/e2e/tools/helm-bin.sh",
         "python/drafast/testing/bins.py",
     ],
 )
 def test_no_second_spelling_of_a_pin(path: str) -> None:
     pins = bins.pinned_versions(VERSIONS)
     text = (REPO / path).read_text()
-    for key in ("K8S_VERSION", "K8S_FALLBACK", "KUBECTL_VERSION", "ETCD_GO_VERSION", "ETCD_MIN"):
+    keys = ("K8S_VERSION", "K8S_FALLBACK", "KUBECTL_VERSION", "ETCD_GO_VERSION", "ETCD_MIN")
+    for key in (*keys, "HELM_VERSION"):
         assert pins[key] not in text, f"{path} spells {key}={pins[key]}: read tools/versions.env"
 
 
