@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from drafast.driver import AllocatedClaims
 from drafast.k8s import KubeAPI, KubeSettings, allocated_claim, claim_path
 from drafast.k8s.allocated import CLAIMS_PATH, KubeAllocatedClaims, resolve_allocated
 from drafast.testing.fakeapi import FakeAPIServer
-from drafast.types import Claim, DriverName
+from drafast.types import DriverName
+
+from .watching import Yields
 
 DRIVER = DriverName("me.example.com")
 FAST: dict[str, Any] = {
@@ -44,32 +44,6 @@ async def api(server: FakeAPIServer, tmp_path: Path) -> AsyncIterator[KubeAPI]:
 
 def list_requests(server: FakeAPIServer) -> list[Any]:
     return [r for r in server.requests if r.path == CLAIMS_PATH and "watch" not in r.query]
-
-
-class Yields:
-    """Collects what a watch yields, in a task."""
-
-    def __init__(self, claims: AllocatedClaims) -> None:
-        self.sets: list[Sequence[Claim]] = []
-        self._new = asyncio.Event()
-        self._task = asyncio.create_task(self._run(claims), name="test-allocated")
-
-    async def _run(self, claims: AllocatedClaims) -> None:
-        async for claim_set in claims.watch():
-            self.sets.append(claim_set)
-            self._new.set()
-
-    async def nth(self, n: int, within: float = 5.0) -> list[str]:
-        """Names (ns/name) in the ``n``-th set yielded (1-based), once it is there."""
-        async with asyncio.timeout(within):
-            while len(self.sets) < n:
-                self._new.clear()
-                await self._new.wait()
-        return [f"{c.ref.namespace}/{c.ref.name}" for c in self.sets[n - 1]]
-
-    async def stop(self) -> None:
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
 
 
 async def test_yields_the_complete_set_at_start_and_after_each_change(

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from drafast.driver import AllocatedClaims, ClaimStatusSink, NodeLabelSink
+from drafast.driver import ClaimStatusSink, NodeLabelSink
 from drafast.errors import ClaimError, ClaimNotFoundError
 from drafast.k8s import OWNED_LABELS_ANNOTATION, DirStore, allocated_claim
 from drafast.k8s.dirports import DirAllocatedClaims, DirClaimStatus, DirNodeLabels
 from drafast.types import (
-    Claim,
     ClaimRef,
     ClaimUID,
     Condition,
@@ -25,6 +24,8 @@ from drafast.types import (
     DriverName,
     NodeName,
 )
+
+from .watching import Yields
 
 DRIVER = DriverName("me.example.com")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -127,29 +128,6 @@ async def test_node_labels_create_a_missing_node(store: DirStore) -> None:
 
 
 # --------------------------------------------------------------------------- DirAllocatedClaims
-
-
-class Yields:
-    def __init__(self, claims: AllocatedClaims) -> None:
-        self.sets: list[Sequence[Claim]] = []
-        self._new = asyncio.Event()
-        self._task = asyncio.create_task(self._run(claims), name="test-dir-allocated")
-
-    async def _run(self, claims: AllocatedClaims) -> None:
-        async for claim_set in claims.watch():
-            self.sets.append(claim_set)
-            self._new.set()
-
-    async def nth(self, n: int, within: float = 5.0) -> list[str]:
-        async with asyncio.timeout(within):
-            while len(self.sets) < n:
-                self._new.clear()
-                await self._new.wait()
-        return [f"{c.ref.namespace}/{c.ref.name}" for c in self.sets[n - 1]]
-
-    async def stop(self) -> None:
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
 
 
 @pytest.fixture
