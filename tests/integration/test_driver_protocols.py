@@ -59,7 +59,8 @@ class HotplugDriver:
         return None
 
 
-async def test_pushed_changes_are_published_without_a_resync(tmp_path: Path) -> None:
+async def test_pushed_slices(tmp_path: Path) -> None:
+    """Pushed changes are published without waiting for a resync."""
     driver = HotplugDriver()
     assert isinstance(driver, PushingSource) and isinstance(driver, Runnable)
     opts = plugin_options(tmp_path)  # resync every hour: only a push can publish in time

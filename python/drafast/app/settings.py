@@ -272,7 +272,7 @@ def offline_options(
         driver=driver,
         driver_name=driver_name,
         node_name=node_name,
-        registry_dir=root / "plugins_registry",
+        registry_dir=root / "registry",  # short: socket paths have a 107-byte limit
         cdi_dir=root / "cdi",
         cluster=f"dir:{root / 'cluster'}",
         resync_seconds=3600.0,
