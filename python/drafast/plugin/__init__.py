@@ -1,8 +1,8 @@
-"""The framework core: claim resolution, per-claim locking, idempotency, results, health.
+"""The framework core: claim checks, per-claim locking, idempotency, rollback, results, health.
 
-May import drafast.driver, drafast.types, drafast.config, drafast.errors, drafast.state and
-drafast.cdi. Never imports grpc, kubernetes, drafast.k8s, drafast.kubelet or any driver: the
-concrete ClaimSource and Driver are handed in by drafast.app.
+May import drafast.driver, drafast.types, drafast.config, drafast.resourceapi, drafast.runtime,
+drafast.errors, drafast.state and drafast.cdi. Never imports grpc, kubernetes, drafast.k8s,
+drafast.kubelet or any driver: the concrete ClaimSource and Driver are handed in by drafast.app.
 """
 
 from drafast.plugin.core import PluginCore
