@@ -32,7 +32,7 @@ export DRAFAST_KUBELETLOAD := $(CACHE_DIR)/kubeletload-$(shell cat $(KUBELETLOAD
 
 .PHONY: help
 help:
-	@echo "make demo | check | test | wheel | bench | cluster [NODE=1] | cluster-bins | node-bins | helm-bin | kubelet-load | lint | proto | clean"
+	@echo "make demo | check | test | wheel | image | bench | cluster [NODE=1] | cluster-bins | node-bins | helm-bin | kubelet-load | lint | proto | clean"
 
 $(DEPS_STAMP): requirements-dev.txt
 	@echo "==> creating virtualenv $(VENV) and installing pinned dependencies"
@@ -57,6 +57,14 @@ wheel: $(DEPS_STAMP)
 	$(VENV)/bin/maturin build --release --locked --out dist
 	$(VENV)/bin/maturin sdist --out dist
 	@ls -l dist
+
+# The container image: dist/drafast-image.tar, an OCI image archive (docker.io/library/drafast:
+# <version>) from Debian .debs + the wheel + the pinned dependencies; offline, reproducible
+# (tools/image.sh; deploy/image/README.md: loading and pushing it).
+.PHONY: image
+image: wheel
+	@echo "==> the drafast OCI image (Debian python + the wheel + pinned dependencies) -> dist/drafast-image.tar"
+	PYTHON=$(PYTHON) PIP=$(abspath $(VENV))/bin/pip bash tools/image.sh --out dist/drafast-image.tar
 
 .PHONY: demo
 demo: setup

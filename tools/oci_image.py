@@ -14,6 +14,9 @@ by ``tests/e2e/tools/node-bins.sh`` (which rebuilds the images whenever this fil
 which writes ``DIR/pause.tar`` and ``DIR/testbox.tar`` (and ``DIR/images.json`` naming them).
 The image references are also spelled in :mod:`drafast.testing.images` (what the node harness
 configures containerd with); ``tests/unit/tools/test_oci_image.py`` checks that both agree.
+
+:func:`tree_layer` (a whole directory tree as one reproducible layer) and :func:`write_archive`
+(any single-layer image) are what ``tools/build_image.py`` writes the drafast image with.
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import platform
+import stat
 import sys
 import tarfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +44,8 @@ __all__ = [
     "build_archive",
     "build_node_images",
     "main",
+    "tree_layer",
+    "write_archive",
 ]
 
 #: The sandbox image reference containerd is configured with (never pulled: imported).
@@ -146,20 +153,81 @@ def _tag_of(ref: str) -> str:
 
 def build_archive(spec: ImageSpec, out: Path, *, arch: str | None = None) -> Path:
     """Write ``spec`` as an OCI image-layout tar at ``out``; return ``out``."""
+    image_config = {"Cmd": list(spec.cmd), "Env": list(spec.env), "WorkingDir": "/"}
+    return write_archive(_layer(spec), image_config, spec.ref, out, arch=arch)
+
+
+def tree_layer(root: Path, *, mtime: int = _EPOCH) -> bytes:
+    """The uncompressed layer tar of the directory tree ``root`` (a whole root filesystem).
+
+    Reproducible: entries sorted by path (parents first), every timestamp ``mtime``, owner
+    root:root, modes as on disk (special bits kept), hard links stored as plain files; only
+    directories, regular files and symlinks (anything else is refused).
+    """
+    entries: list[tuple[str, Path]] = []
+    for dirpath, dirnames, filenames in _walk(root):
+        rel = dirpath.relative_to(root).as_posix()
+        for n in sorted(dirnames) + sorted(filenames):
+            entries.append((n if rel == "." else f"{rel}/{n}", dirpath / n))
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, path in sorted(entries, key=lambda e: e[0].split("/")):
+            st = path.lstat()
+            mode = stat.S_IMODE(st.st_mode)
+            if stat.S_ISDIR(st.st_mode):
+                ti = _tar_info(name, tarfile.DIRTYPE, mode=mode)
+            elif stat.S_ISLNK(st.st_mode):
+                ti = _tar_info(name, tarfile.SYMTYPE, mode=0o777)
+                ti.linkname = str(path.readlink())
+            elif stat.S_ISREG(st.st_mode):
+                data = path.read_bytes()
+                ti = _tar_info(name, tarfile.REGTYPE, size=len(data), mode=mode)
+                ti.mtime = mtime
+                tar.addfile(ti, io.BytesIO(data))
+                continue
+            else:
+                raise ValueError(f"{path}: not a directory, regular file or symlink")
+            ti.mtime = mtime
+            tar.addfile(ti)
+    return buf.getvalue()
+
+
+def _walk(root: Path) -> Iterator[tuple[Path, list[str], list[str]]]:
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        # os.walk lists symlinks to directories as directories: report them as files
+        links = [d for d in dirnames if (Path(dirpath) / d).is_symlink()]
+        dirnames[:] = [d for d in dirnames if d not in links]
+        yield Path(dirpath), list(dirnames), filenames + links
+
+
+def write_archive(
+    layer: bytes,
+    image_config: Mapping[str, Any],
+    ref: str,
+    out: Path,
+    *,
+    arch: str | None = None,
+    created: str = _CREATED,
+    created_by: str = "drafast.testing.images",
+    annotations: Mapping[str, str] | None = None,
+) -> Path:
+    """Write one single-layer image (uncompressed ``layer`` tar, the config's ``config`` part
+    ``image_config``) as an OCI image-layout tar at ``out``, named ``ref``; return ``out``.
+
+    ``annotations`` go on the manifest and the index entry (none: the keys are left out)."""
     goarch = arch or _GOARCH.get(platform.machine(), platform.machine())
-    layer = _layer(spec)
     layer_gz = _gzip(layer)
     config = {
         "architecture": goarch,
         "os": "linux",
-        "created": _CREATED,
-        "config": {"Cmd": list(spec.cmd), "Env": list(spec.env), "WorkingDir": "/"},
+        "created": created,
+        "config": dict(image_config),
         "rootfs": {"type": "layers", "diff_ids": [_digest(layer)]},
-        # the module's old name: kept so the archives stay byte-identical to earlier builds
-        "history": [{"created": _CREATED, "created_by": "drafast.testing.images"}],
+        # the module's old name by default: kept so the test archives stay byte-identical
+        "history": [{"created": created, "created_by": created_by}],
     }
     config_b = _canonical(config)
-    manifest = {
+    manifest: dict[str, Any] = {
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {
@@ -175,6 +243,8 @@ def build_archive(spec: ImageSpec, out: Path, *, arch: str | None = None) -> Pat
             }
         ],
     }
+    if annotations:
+        manifest["annotations"] = dict(annotations)
     manifest_b = _canonical(manifest)
     index = {
         "schemaVersion": 2,
@@ -186,10 +256,11 @@ def build_archive(spec: ImageSpec, out: Path, *, arch: str | None = None) -> Pat
                 "size": len(manifest_b),
                 "platform": {"architecture": goarch, "os": "linux"},
                 "annotations": {
+                    **(annotations or {}),
                     # containerd's importer names the image after this annotation...
-                    "io.containerd.image.name": spec.ref,
+                    "io.containerd.image.name": ref,
                     # ...and other OCI tools after this one (the tag alone)
-                    "org.opencontainers.image.ref.name": _tag_of(spec.ref),
+                    "org.opencontainers.image.ref.name": _tag_of(ref),
                 },
             }
         ],
