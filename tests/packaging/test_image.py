@@ -32,14 +32,19 @@ import pytest
 
 from drafast.testing import bins
 
-pytestmark = [
-    pytest.mark.packaging,
-    pytest.mark.skipif(os.geteuid() != 0, reason="the image check chroots into the image: root"),
-    pytest.mark.skipif(
-        not all(shutil.which(t) for t in ("apt-get", "dpkg-deb", "chroot", "unshare")),
-        reason="needs apt-get, dpkg-deb, chroot and unshare (a Debian host)",
-    ),
-]
+pytestmark = pytest.mark.packaging
+
+
+@pytest.fixture(autouse=True)
+def _a_debian_host_as_root() -> None:
+    """What the image build needs; missing, the test fails and says so (it never skips)."""
+    if os.geteuid() != 0:
+        pytest.fail("the image check chroots into the image: run as root", pytrace=False)
+    missing = [t for t in ("apt-get", "dpkg-deb", "chroot", "unshare") if not shutil.which(t)]
+    if missing:
+        pytest.fail(f"the image build needs {', '.join(missing)} (a Debian host)", pytrace=False)
+
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "tools" / "image.sh"
 VERSION = re.search(
@@ -256,7 +261,7 @@ def containerd() -> Iterator[tuple[Path, Path]]:
     """A throwaway containerd (from make node-bins, when built) on a short socket path."""
     b = bins.cache_root() / "node-bins" / "current" / "bin"
     if not (b / "containerd").is_file() or not (b / "ctr").is_file():
-        pytest.skip("no containerd: make node-bins")
+        pytest.fail("no containerd: run make node-bins", pytrace=False)
     d = Path(tempfile.mkdtemp(prefix="ctrd.", dir="/tmp"))
     sock = d / "c.sock"
     args = [b / "containerd", "--root", d / "root", "--state", d / "state"]
