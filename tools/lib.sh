@@ -3,13 +3,14 @@
 # `set -euo pipefail` and after setting PROG (what error lines start with).
 #
 # Pipelines under pipefail: a pipeline fails when ANY member fails, and a producer still writing
-# when its consumer exits early (`| head -n1`, `| awk '...{exit}'`, `| grep -q`, `| sed q`) dies of
-# SIGPIPE, so such a pipeline fails at random, more often the more the producer writes (an
-# `apt-cache show | awk '...exit'` failed 12 runs in 40). So never pipe into a consumer that stops
-# early: capture the producer's output in a variable and parse that, or let the consumer read
-# everything (awk: remember the first match, don't `exit`). Reading a file or a here-string with an
-# early exit is fine: there is no writer to kill. tests/unit/tools/test_shell_pipelines.py checks
-# this file and both scripts for such pipelines and runs these helpers against a noisy apt-cache.
+# when its consumer quits early (head, an awk that exits at the first match, grep -q, sed with q)
+# is killed by SIGPIPE, so such a pipeline fails at random, the more often the more the producer
+# writes (apt-cache show into an exiting awk failed 12 runs in 40). So never feed a producer into
+# a consumer that stops early: capture the producer's output in a variable and parse that, or let
+# the consumer read everything (awk: remember the first match, do not exit). Reading a file or a
+# here-string with an early exit is fine: there is no writer to kill.
+# tests/unit/tools/test_shell_pipelines.py checks every script here and in tests/e2e/tools for
+# such pipelines and runs these helpers against a noisy apt-cache.
 
 TOOLS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VERSIONS_FILE="$TOOLS_DIR/versions.env"
