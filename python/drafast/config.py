@@ -59,6 +59,11 @@ def positive(value: float | None) -> str | None:
     return None if value is None or value > 0 else "must be more than 0"
 
 
+def a_directory(path: Path | None) -> str | None:
+    """A :func:`setting` check: an existing directory (None passes)."""
+    return None if path is None or path.is_dir() else "not a directory"
+
+
 def not_negative(value: float | None) -> str | None:
     """A :func:`setting` check: zero or more (None passes)."""
     return None if value is None or value >= 0 else "must not be negative"

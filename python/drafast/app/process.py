@@ -11,6 +11,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 from drafast.app import schema
@@ -236,7 +237,7 @@ def _with_name(opts: RunOptions, name: str) -> RunOptions:
     return opts if opts.driver_name == name else replace(opts, driver_name=name)
 
 
-def _plugin_dir(opts: RunOptions) -> Any:
+def _plugin_dir(opts: RunOptions) -> Path:
     path = opts.plugin_path
     try:
         path.mkdir(parents=True, exist_ok=True)

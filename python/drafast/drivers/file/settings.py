@@ -5,11 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from drafast.config import setting
-
-
-def _directory_problem(path: Path) -> str | None:
-    return None if path.is_dir() else "not a directory"
+from drafast.config import a_directory, setting
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -18,7 +14,7 @@ class FileDriverSettings:
         flag="--resource-dir",
         env="RESOURCE_DIR",
         help="directory whose regular files are the devices",
-        check=_directory_problem,
+        check=a_directory,
     )
     durable_writes: bool = setting(
         False,

@@ -5,12 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from drafast.config import setting
+from drafast.config import a_directory, setting
 from drafast.drivers.nx.inventory import Sharing
-
-
-def _directory_problem(path: Path) -> str | None:
-    return None if path.is_dir() else "not a directory"
 
 
 def _at_least_one(value: int | None) -> str | None:
@@ -24,7 +20,7 @@ class NxDriverSettings:
         flag="--host-root",
         env="HOST_ROOT",
         help="where the host's /sys, /proc and /dev are visible",
-        check=_directory_problem,
+        check=a_directory,
     )
     sharing: Sharing = setting(
         Sharing.EXCLUSIVE,
