@@ -107,7 +107,7 @@ def test_ipv6_bind_address_in_brackets(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
-    assert b"ops endpoint serving address=::1:" in err
+    assert b"ops endpoint serving address=[::1]:" in err
 
 
 def test_start_logs_version_and_effective_settings(tmp_path: Path) -> None:

@@ -100,6 +100,44 @@ def test_rolling_updates_probes_priority_and_kubelet_dirs() -> None:
     assert env["REGISTRY_DIR"]["value"] == host["registry-dir"]
 
 
+def test_host_network_serves_ops_on_a_pod_socket_and_execs_the_probe() -> None:
+    """Two pods of a rolling update share a host-network node's ports, so the ops endpoint moves
+    to a Unix socket in the pod and the probes exec `drafast probe` (which reads BIND_ADDRESS)."""
+    [ds] = of_kind(render("hostNetwork=true"), "DaemonSet")
+    spec = ds["spec"]["template"]["spec"]
+    assert spec["hostNetwork"] is True and spec["dnsPolicy"] == "ClusterFirstWithHostNet"
+    [c] = spec["containers"]
+    assert "ports" not in c
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["BIND_ADDRESS"] == "unix:/run/drafast/ops.sock"
+    assert c["livenessProbe"]["exec"]["command"] == ["drafast", "probe", "livez"]
+    assert c["readinessProbe"]["exec"]["command"] == ["drafast", "probe", "readyz"]
+    mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+    assert mounts["ops"] == "/run/drafast"
+    [ops] = [v for v in spec["volumes"] if v["name"] == "ops"]
+    assert ops["emptyDir"] == {"medium": "Memory"}
+    # ... and without it: the TCP port, HTTP probes, no ops volume
+    [ds] = of_kind(render(), "DaemonSet")
+    [c] = ds["spec"]["template"]["spec"]["containers"]
+    assert c["ports"] == [{"name": "metrics", "containerPort": 8080}]
+    assert {e["name"]: e.get("value") for e in c["env"]}["BIND_ADDRESS"] == ":8080"
+    assert "hostNetwork" not in ds["spec"]["template"]["spec"]
+
+
+def test_a_pod_monitor_cannot_scrape_host_network_pods() -> None:
+    out = helm(
+        "template",
+        "rel",
+        str(CHART),
+        "--set",
+        "hostNetwork=true",
+        "--set",
+        "podMonitor.enabled=true",
+    )
+    assert out.returncode != 0
+    assert "podMonitor.enabled needs hostNetwork=false" in out.stderr, out.stderr
+
+
 def test_rbac_is_least_privilege_and_per_component() -> None:
     docs = render("drivers.nx.enabled=true")
     roles = {r["metadata"]["name"]: r for r in of_kind(docs, "ClusterRole")}
@@ -148,6 +186,7 @@ def test_the_admission_policy_keeps_a_plugin_to_its_own_node() -> None:
         ("metricsPort=0", "metricsPort"),
         ("drivers.gpu.enabled=true", "gpu"),
         ("image.pullPolicy=Sometimes", "pullPolicy"),
+        ("hostNetwork=yes", "hostNetwork"),
     ],
 )
 def test_bad_values_are_refused_by_the_schema(value: str, message: str) -> None:

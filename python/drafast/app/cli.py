@@ -1,4 +1,4 @@
-"""The ``drafast`` command: ``run``, ``kubelet`` (a kubelet stand-in) and ``demo``.
+"""The ``drafast`` command: ``run``, ``kubelet`` (a kubelet stand-in), ``demo`` and ``probe``.
 
 ``drafast run <driver>`` is parsed in two steps: first the driver (a built-in, an entry point of
 the ``drafast.drivers`` group or ``module:attr``), then the options of that driver's settings
@@ -13,20 +13,27 @@ import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
-from drafast.app import schema
-from drafast.app.drivers import known_names
 from drafast.errors import DrafastError
 
 
-def _version() -> str:
-    from drafast.app.process import drafast_version
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked for (the lookup imports the whole process)."""
 
-    return drafast_version()
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        from drafast.app.process import drafast_version
+
+        print(f"drafast {drafast_version()}")
+        parser.exit()
 
 
 def _run_parser(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], kind: Any, *, probe: bool = False
 ) -> None:
+    from drafast.app import schema
+    from drafast.app.drivers import known_names
     from drafast.app.settings import RunOptions
 
     p = sub.add_parser(
@@ -61,7 +68,7 @@ def build_parser(kind: Any = None, *, probe: bool = False) -> argparse.ArgumentP
         description="A Kubernetes DRA toolkit: run a driver, play the kubelet, or see a demo.",
         add_help=not probe,
     )
-    parser.add_argument("--version", action="version", version=f"drafast {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=not probe)
     _run_parser(sub, kind, probe=probe)
     from drafast.app.kubelet_cmd import add_kubelet_parser
@@ -69,6 +76,11 @@ def build_parser(kind: Any = None, *, probe: bool = False) -> argparse.ArgumentP
     add_kubelet_parser(sub)
     demo = sub.add_parser("demo", help="the whole DRA flow offline: no cluster, no root")
     demo.add_argument("--keep", action="store_true", help="keep the temp dir for inspection")
+    sub.add_parser(
+        "probe",
+        help="ask a running drafast's /livez, /readyz or /metrics (drafast probe --help)",
+        add_help=False,
+    )
     return parser
 
 
@@ -114,6 +126,11 @@ def _command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["probe"]:  # an exec probe, every few seconds: nothing else to import
+        from drafast.app.probe import main as probe_main
+
+        return probe_main(argv[1:])
     try:
         code = _command(parse(argv))
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import stat
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from drafast.app.settings import parse_bind_address
+from drafast.app.address import parse_bind_address
 from drafast.errors import ConfigError
 from drafast.kubelet.client import KubeletClient
 from drafast.runtime.metrics import Metrics
@@ -47,25 +48,52 @@ def socket_liveness(registration: Path, dra: Path) -> Callable[[], Awaitable[str
 
 class OpsServer:
     def __init__(self, bind: str, probes: Probes, metrics: Metrics) -> None:
-        self.host, self.port = parse_bind_address(bind)
+        address = parse_bind_address(bind)
+        self.unix_path = Path(address) if isinstance(address, str) else None
+        self.host, self.port = ("", 0) if isinstance(address, str) else address
         self.probes = probes
         self.metrics = metrics
         self._server: asyncio.Server | None = None
 
+    @property
+    def address(self) -> str:
+        """Where it serves, as ``--bind-address`` spells it (the real port once started)."""
+        if self.unix_path is not None:
+            return f"unix:{self.unix_path}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
     async def start(self) -> None:
         try:
-            self._server = await asyncio.start_server(self._handle, self.host, self.port)
+            if self.unix_path is not None:
+                self._remove_stale_socket(self.unix_path)
+                self._server = await asyncio.start_unix_server(self._handle, self.unix_path)
+            else:
+                self._server = await asyncio.start_server(self._handle, self.host, self.port)
+                self.port = self._server.sockets[0].getsockname()[1]
         except OSError as err:
-            where = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-            raise ConfigError(f"--bind-address {where}: cannot listen: {err.strerror}") from err
-        sock = self._server.sockets[0].getsockname()
-        self.port = sock[1]
-        log.info("ops endpoint serving", extra={"address": f"{sock[0]}:{sock[1]}"})
+            raise ConfigError(
+                f"--bind-address {self.address}: cannot listen: {err.strerror or err}"
+            ) from err
+        log.info("ops endpoint serving", extra={"address": self.address})
 
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+            self._server = None
+            if self.unix_path is not None:
+                self.unix_path.unlink(missing_ok=True)
+
+    @staticmethod
+    def _remove_stale_socket(path: Path) -> None:
+        """A socket file left by a killed process is replaced; anything else is not ours."""
+        try:
+            mode = path.lstat().st_mode
+        except FileNotFoundError:
+            return
+        if not stat.S_ISSOCK(mode):
+            raise ConfigError(f"--bind-address unix:{path}: exists and is not a socket")
+        path.unlink()
 
     async def _route(self, path: str) -> tuple[int, str, bytes]:
         if path == "/metrics":

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from drafast.app import schema
+from drafast.app.address import parse_bind_address
 from drafast.config import (
     CDI_DIR,
     KUBELET_PLUGINS_DIR,
@@ -52,18 +53,6 @@ def _cluster_problem(value: str) -> str | None:
     if value == "kube" or (value.startswith("dir:") and len(value) > 4):
         return None
     return "expected 'kube' or 'dir:PATH' with a non-empty PATH"
-
-
-def parse_bind_address(text: str) -> tuple[str, int]:
-    """``host:port``, ``:port`` (all interfaces) or ``[v6]:port`` -> (host, port)."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError("expected host:port, :port or [ipv6]:port with a port 0-65535")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host or "[" in host or "]" in host:
-        raise ConfigError("an IPv6 address must be in brackets: [ipv6]:port")
-    return host or "0.0.0.0", int(port)
 
 
 def _bind_problem(value: str) -> str | None:
@@ -158,7 +147,7 @@ class RunOptions:
         ":8080",
         flag="--bind-address",
         env="BIND_ADDRESS",
-        help="host:port of /livez, /readyz and /metrics ('' = off)",
+        help="host:port or unix:/path of /livez, /readyz and /metrics ('' = off)",
         check=_bind_problem,
     )
     lease_namespace: str = setting(
