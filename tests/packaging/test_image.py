@@ -19,7 +19,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tarfile
 import tempfile
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from image_build import IMAGE_REF, ROOT, VERSION, build_image, build_wheel, built_image, run
 
 from drafast.testing import bins
 
@@ -45,32 +45,9 @@ def _a_debian_host_as_root() -> None:
         pytest.fail(f"the image build needs {', '.join(missing)} (a Debian host)", pytrace=False)
 
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "tools" / "image.sh"
-VERSION = re.search(
-    r'^\[workspace\.package\][^\[]*?^version = "([^"]+)"',
-    (ROOT / "Cargo.toml").read_text(),
-    re.M | re.S,
-).group(1)  # type: ignore[union-attr]
-REF = f"docker.io/library/drafast:{VERSION}"
+REF = IMAGE_REF
 ENTRYPOINT = ["/usr/local/bin/drafast"]
 HOST_PATH = os.environ.get("PATH", "") + ":/usr/sbin:/sbin:/usr/bin:/bin"
-
-
-def run(*argv: str | Path, timeout: float = 900, env: dict[str, str] | None = None) -> str:
-    print(f"==> {' '.join(str(a) for a in argv)}", flush=True)
-    base = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-    out = subprocess.run(
-        [str(a) for a in argv],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env={**base, **(env or {})},
-    )
-    assert out.returncode == 0, f"{argv} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
-    return out.stdout
 
 
 @dataclass(frozen=True)
@@ -108,29 +85,13 @@ def load(archive: Path, printed: str) -> Image:
 
 
 @pytest.fixture(scope="module")
-def wheels(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """The wheel, built twice (as two `make image` runs would: maturin's SBOM differs each time)."""
-    built = []
-    for _ in range(2):
-        out = tmp_path_factory.mktemp("wheel")
-        maturin = Path(sys.executable).parent / "maturin"
-        run(maturin, "build", "--release", "--locked", "--out", out)
-        [whl] = out.glob(f"drafast-{VERSION}-*-abi3-manylinux*.whl")
-        built.append(whl)
-    return built
-
-
-@pytest.fixture(scope="module")
-def images(wheels: list[Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[Image, Image]:
+def images(tmp_path_factory: pytest.TempPathFactory) -> tuple[Image, Image]:
+    """The session's image and a second one from a second wheel (as two `make image` runs would
+    build it: maturin's SBOM differs each time) and a fresh root filesystem (the script's own)."""
+    first = built_image()
     out = tmp_path_factory.mktemp("image")
-    env = {"PYTHON": sys.executable, "PIP": str(Path(sys.executable).parent / "pip")}
-    env["SOURCE_DATE_EPOCH"] = "0"
-    built = []
-    # the second from a fresh root filesystem too (the script's own) and the second wheel
-    for name, wheel in zip("ab", wheels, strict=True):
-        printed = run("bash", SCRIPT, "--wheel", wheel, "--out", out / f"{name}.tar", env=env)
-        built.append(load(out / f"{name}.tar", printed))
-    return built[0], built[1]
+    second = build_image(build_wheel(out / "wheel"), out / "b.tar")
+    return load(first.archive, first.printed), load(second.archive, second.printed)
 
 
 @pytest.fixture(scope="module")
