@@ -98,6 +98,13 @@ def test_rolling_updates_probes_priority_and_kubelet_dirs() -> None:
     assert host["cdi-dir"] == "/var/run/cdi"
     assert env["PLUGIN_DIR"]["value"] == host["plugin-dir"]
     assert env["REGISTRY_DIR"]["value"] == host["registry-dir"]
+    # the API token: pod-bound and rotated, mounted where in-cluster config reads it
+    assert spec["automountServiceAccountToken"] is False
+    mounts = {m["name"]: m for m in c["volumeMounts"]}
+    assert mounts["api-token"]["mountPath"] == "/var/run/secrets/kubernetes.io/serviceaccount"
+    [token] = [v for v in spec["volumes"] if v["name"] == "api-token"]
+    kinds = [next(iter(src)) for src in token["projected"]["sources"]]
+    assert kinds == ["serviceAccountToken", "configMap", "downwardAPI"]
 
 
 def test_host_network_serves_ops_on_a_pod_socket_and_execs_the_probe() -> None:

@@ -73,9 +73,19 @@ def registration_socket(registry_dir: Path, driver: str, pod_uid: str | None = N
 
 
 def dra_socket(plugin_dir: Path, pod_uid: str | None = None) -> Path:
-    """``<plugin_dir>/dra.sock``, or ``dra-<podUID>.sock`` for rolling updates."""
-    name = DRA_SOCKET_NAME if pod_uid is None else f"dra-{pod_uid}.sock"
-    return plugin_dir.absolute() / name
+    """``<plugin_dir>/dra.sock``, or for rolling updates ``dra-<podUID>.sock`` and, when that
+    does not fit, ``dra-<H8>.sock`` (H8 as for the registration socket).
+
+    The Go helper has no fallback here and fails; the kubelet learns the name from GetInfo, so
+    any unique name does, and a long kubelet root dir (46 bytes left after the UID) still works.
+    """
+    plugin_dir = plugin_dir.absolute()
+    if pod_uid is None:
+        return plugin_dir / DRA_SOCKET_NAME
+    full = plugin_dir / f"dra-{pod_uid}.sock"
+    if fits(full):
+        return full
+    return plugin_dir / f"dra-{_b64(hashlib.sha256(pod_uid.encode()).digest()[:8])}.sock"
 
 
 def check_length(path: Path, what: str) -> None:

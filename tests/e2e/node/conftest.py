@@ -16,6 +16,8 @@ import contextlib
 import json
 import re
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,11 +115,10 @@ def _device_class(driver: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="package")
-def node_env(
-    control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[NodeEnv]:
+def node_env(control_plane: ControlPlane) -> Iterator[NodeEnv]:
     cp = control_plane
-    root = tmp_path_factory.mktemp("drafast-node")
+    # short: the plugin pods' rolling-update socket names must fit 107 bytes in its registry dir
+    root = Path(tempfile.mkdtemp(prefix="dn-", dir="/tmp"))
     # leftovers of fake-node tests: the real kubelet registers Node vm itself
     cp.kubectl("delete", "node", default_node_name(), "--ignore-not-found", check=False)
     try:
@@ -161,6 +162,7 @@ def node_env(
                 cp.api.request(
                     "DELETE", f"{V1}/resourceslices?fieldSelector=spec.nodeName={node.name}"
                 )
+            shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ import pytest
 import yaml
 from image_build import VERSION, built_image
 
+from drafast.kubelet.sockets import registration_socket
 from drafast.testing.bins import helm_binary
 from drafast.testing.cluster import (
     ApiClient,
@@ -187,8 +188,9 @@ def test_install_use_upgrade_and_uninstall(release: Release, ns: str) -> None:
     )
     [published] = env.slices(DRIVER)
     assert sorted(d["name"] for d in published["spec"]["devices"]) == sorted(FILES)
-    sockets = _registration_sockets(env)
-    assert len(sockets) == 1 and uid in sockets[0].name, sockets  # POD_UID: seamless upgrades
+    # the pod's own registration socket (POD_UID: seamless upgrades), as the Go helper names it
+    own = registration_socket(env.node.registry_dir, DRIVER, uid)
+    assert _registration_sockets(env) == [own]
 
     # -- a workload pod sees its device
     apply(cp, ns, claim_template("alpha", DRIVER, "alpha"))
@@ -316,7 +318,7 @@ def _only_own_node_slices(release: Release, pod: dict[str, Any]) -> None:
     as_plugin.delete(f"{V1}/resourceslices/{created['metadata']['name']}")
     with pytest.raises(ApiError) as denied:
         as_plugin.create(f"{V1}/resourceslices", _slice(f"rbac-other-{suffix}", "other-node"))
-    assert denied.value.status == 403
+    assert denied.value.status == 403  # reason: Forbidden (a policy denies with 422 otherwise)
     assert f"a plugin on node {node} may not write the ResourceSlices of node other-node" in (
         denied.value.body
     )

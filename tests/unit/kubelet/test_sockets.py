@@ -110,6 +110,17 @@ def test_dra_socket_names(tmp_path: Path) -> None:
     assert sockets.dra_socket(tmp_path, POD_UID) == tmp_path / f"dra-{POD_UID}.sock"
 
 
+@pytest.mark.parametrize(
+    ("total", "expected"),
+    [(107, f"dra-{POD_UID}.sock"), (108, f"dra-{H8}.sock")],
+)
+def test_dra_socket_rolling_update_fallback(total: int, expected: str) -> None:
+    """A long plugin dir (the kubelet's root dir is configurable) falls back to the hashed
+    name, which the kubelet learns from GetInfo like any other."""
+    plugin_dir = dir_of(Path("/var/lib/kubelet/plugins"), total, f"dra-{POD_UID}.sock")
+    assert sockets.dra_socket(plugin_dir, POD_UID) == plugin_dir / expected
+
+
 def settings(plugin_dir: Path, registry_dir: Path, pod_uid: str | None = None) -> KubeletSettings:
     return KubeletSettings(
         driver_name=DriverName(DRIVER),

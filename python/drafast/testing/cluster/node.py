@@ -158,9 +158,13 @@ class Node:
             )
         workdir = Path(workdir).expanduser().resolve()
         workdir.mkdir(parents=True, exist_ok=True)
-        # Unix socket paths: 107 bytes at most (room for "<driver>-reg.sock" in the registry)
-        if len(str(workdir / "kubelet" / "plugins_registry")) > 75:
-            raise NodeError(f"work dir {workdir} is too long for Unix socket paths")
+        # Unix socket paths: 107 bytes at most; leave room for the longest registration socket
+        # name of a plugin pod's rolling update, "dra-<22 chars>-reg.sock" (36 bytes)
+        if len(os.fsencode(workdir / "kubelet" / "plugins_registry")) > 107 - 37:
+            raise NodeError(
+                f"work dir {workdir} is too long for the plugins' Unix socket paths"
+                " (its kubelet/plugins_registry may have 70 bytes)"
+            )
         cleanup_stale_nodes()
         state = HostState.new(workdir)
         ports = free_ports(2)
