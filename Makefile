@@ -24,10 +24,11 @@ DEPS_STAMP := $(VENV)/.deps-installed
 NATIVE_STAMP := $(VENV)/.native-built
 RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.lock
 PROTO_DIR := python/drafast/kubelet/proto
-# The Go kubelet stand-in (benches/kubeletload), built outside the clone under a hash of its
-# sources, so a changed go.mod/go.sum/main.go gets a fresh binary and an unchanged one is reused.
-# benches/goclient.py computes the same path when this variable is not set (pytest run directly).
-KUBELETLOAD_SOURCES := $(addprefix benches/kubeletload/,go.mod go.sum main.go)
+# The Go kubelet stand-in (python/drafast/testing/kubeletload, shipped in the wheel), built outside
+# the clone under a hash of its sources, so a changed go.mod/go.sum/main.go gets a fresh binary and
+# an unchanged one is reused.
+# drafast.testing.bench.kubeletload_path computes the same path when this variable is not set.
+KUBELETLOAD_SOURCES := $(addprefix python/drafast/testing/kubeletload/,go.mod go.sum main.go)
 export DRAFAST_KUBELETLOAD := $(CACHE_DIR)/kubeletload-$(shell cat $(KUBELETLOAD_SOURCES) | sha256sum | cut -c1-12)/kubeletload
 
 .PHONY: help
@@ -125,7 +126,7 @@ kubelet-load:
 	  echo "==> building the kubelet stand-in (grpc-go, k8s.io/kubelet DRA client) -> $(DRAFAST_KUBELETLOAD)"; \
 	  command -v go >/dev/null || { echo "kubelet-load: 'go' not found in PATH"; exit 1; }; \
 	  mkdir -p "$(dir $(DRAFAST_KUBELETLOAD))"; \
-	  cd benches/kubeletload && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false \
+	  cd python/drafast/testing/kubeletload && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false \
 	    go build -trimpath -mod=readonly -o "$(DRAFAST_KUBELETLOAD).tmp" . ; \
 	  mv "$(DRAFAST_KUBELETLOAD).tmp" "$(DRAFAST_KUBELETLOAD)"; \
 	fi
