@@ -4,6 +4,7 @@
 #   make check  -- the fast loop: lint, cargo test, unit + native + integration tests (no cluster)
 #   make bench  -- benchmarks; writes bench-results/*.json and a table
 #   make kubelet-load -- the grpc-go kubelet stand-in the prepare benchmarks drive the plugin with
+#   make reference-driver -- the Go reference DRA driver the side-by-side benchmark runs against
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -33,7 +34,7 @@ export DRAFAST_KUBELETLOAD := $(CACHE_DIR)/kubeletload-$(shell cat $(KUBELETLOAD
 
 .PHONY: help
 help:
-	@echo "make demo | check | test | wheel | image | bench | cluster [NODE=1] | cluster-bins | node-bins | helm-bin | kubelet-load | lint | proto | clean"
+	@echo "make demo | check | test | wheel | image | bench | cluster [NODE=1] | cluster-bins | node-bins | helm-bin | kubelet-load | reference-driver | lint | proto | clean"
 
 $(DEPS_STAMP): requirements-dev.txt
 	@echo "==> creating virtualenv $(VENV) and installing pinned dependencies"
@@ -154,12 +155,21 @@ test: lint cluster-bins node-bins helm-bin kubelet-load
 	@echo "==> pytest (unit, native, integration, e2e against a real control plane and a real node)"
 	$(PY) -m pytest -q tests
 
+# The Go reference DRA driver for the side-by-side benchmark (sigs.k8s.io/dra-example-driver's
+# kubelet plugin; version: tools/versions.env), built from the Go module proxy into the cache.
+.PHONY: reference-driver
+reference-driver:
+	@echo "==> the Go reference DRA driver (dra-example-driver, version: tools/versions.env) -> $(CACHE_DIR)"
+	bash tools/reference-driver.sh
+
 .PHONY: bench
-bench: setup cluster-bins node-bins kubelet-load
+bench: setup cluster-bins node-bins kubelet-load reference-driver
 	@echo "==> benchmarks (pytest-benchmark; every benchmark also checks its result)"
 	@mkdir -p bench-results
 	$(PY) -m pytest benches -q -p no:randomly --benchmark-json=bench-results/benchmarks.json
 	$(PY) benches/report.py bench-results/benchmarks.json | tee bench-results/table.md
+	@echo "==> drafast side by side with the Go reference driver (benches/test_reference_driver.py)"
+	$(PY) benches/reference_report.py bench-results/reference.json | tee bench-results/reference.md
 
 .PHONY: clean
 clean:

@@ -3,6 +3,7 @@ pure-Python references of the native code. The rig itself is public: drafast.tes
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
 from collections.abc import Iterator
@@ -13,9 +14,13 @@ from typing import Any
 import pytest
 
 from drafast.testing.bench import BackgroundLoop
+from drafast.testing.bins import default_bin_dir, missing_binaries
+from drafast.testing.cluster import ControlPlane
 
 DRIVER = "file.drafast.dev"
 FILES = 8  # the file driver's devices in these benches: files file-0 .. file-7
+NODE = "bench-node"  # the node of the benches against a real API server
+NS = "bench"
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +28,26 @@ def loop() -> Iterator[BackgroundLoop]:
     lp = BackgroundLoop()
     yield lp
     lp.close()
+
+
+@contextlib.contextmanager
+def control_plane(root: Path) -> Iterator[ControlPlane]:
+    """A real etcd + kube-apiserver + scheduler + controller-manager with node NODE and
+    namespace NS (`make cluster-bins` builds the binaries)."""
+    bins = default_bin_dir()
+    assert not missing_binaries(bins), "run `make cluster-bins` first"
+    plane = ControlPlane.start(bins, root)
+    try:
+        plane.api.create(
+            "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE}}
+        )
+        plane.api.create(
+            "/api/v1/namespaces",
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
+        )
+        yield plane
+    finally:
+        plane.stop()
 
 
 def reference(name: str) -> ModuleType:

@@ -26,7 +26,6 @@ from drafast.testing.bench import (
     percentiles,
     tmpfs_dir,
 )
-from drafast.testing.bins import default_bin_dir, missing_binaries
 from drafast.testing.cluster import ControlPlane
 from drafast.types import (
     Device,
@@ -38,29 +37,15 @@ from drafast.types import (
     Slice,
 )
 
-from .conftest import DRIVER, FILES, file_driver
+from .conftest import DRIVER, FILES, NODE, control_plane, file_driver
 
-NODE = "bench-node"
-NS = "bench"
 V1 = "/apis/resource.k8s.io/v1"
 
 
 @pytest.fixture(scope="module")
 def cp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    bins = default_bin_dir()
-    assert not missing_binaries(bins), "run `make cluster-bins` first"
-    plane = ControlPlane.start(bins, tmp_path_factory.mktemp("bench-cp"))
-    try:
-        plane.api.create(
-            "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE}}
-        )
-        plane.api.create(
-            "/api/v1/namespaces",
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
-        )
+    with control_plane(tmp_path_factory.mktemp("bench-cp")) as plane:
         yield plane
-    finally:
-        plane.stop()
 
 
 def start_rig(cp: ControlPlane, root: Path, loop: BackgroundLoop) -> PrepareRig:

@@ -18,7 +18,8 @@ no ``go`` it falls back to drafast's Python kubelet client and says so in the be
 with 64 claims. The parts are public too: :class:`PluginProcess` (any plugin binary, its CPU
 time, RSS and start -> GetInfo time), :class:`DirClaims` / :class:`KubeClaims` (claims in a
 ``dir:`` store or on a real API server), :class:`GoKubelet` / :class:`PythonKubelet`, and
-:func:`percentiles` / :func:`record` for your own rounds.
+:func:`percentiles` / :func:`record` for your own rounds, :func:`wait_quiet` to start on a quiet
+machine (or report how busy it was).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from drafast.testing.bench.kubelet import (
     open_kubelet,
 )
 from drafast.testing.bench.loop import BackgroundLoop
+from drafast.testing.bench.machine import Load, measure_load, wait_quiet
 from drafast.testing.bench.plugin import PluginProcess
 from drafast.testing.bench.rig import PrepareRig, PrepareRounds, published_devices
 from drafast.testing.bench.stats import percentiles, record, tmpfs_dir
@@ -51,6 +53,7 @@ __all__ = [
     "KubeClaims",
     "Kubelet",
     "KubeletLoadError",
+    "Load",
     "PluginProcess",
     "PrepareRig",
     "PrepareRounds",
@@ -58,9 +61,11 @@ __all__ = [
     "Results",
     "build_kubeletload",
     "kubeletload_path",
+    "measure_load",
     "open_kubelet",
     "percentiles",
     "published_devices",
     "record",
     "tmpfs_dir",
+    "wait_quiet",
 ]

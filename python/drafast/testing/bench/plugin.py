@@ -4,6 +4,7 @@ took from start to answering GetInfo, its CPU time and its resident memory."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
@@ -61,14 +62,22 @@ class PluginProcess:
         argv: Sequence[str | Path],
         registration_socket: Path,
         loop: BackgroundLoop,
+        *,
         env: Mapping[str, str] | None = None,
         within: float = 60.0,
+        log: Path | None = None,
     ) -> PluginProcess:
         """Any plugin binary (another project's driver, a Go reference): started with ``argv``
-        and ``env`` (added to this process's environment), registered once
-        ``registration_socket`` accepts connections."""
+        and ``env`` (added to this process's environment), its output appended to ``log`` (else
+        inherited), registered once ``registration_socket`` accepts connections."""
         t0 = time.perf_counter()
-        proc = subprocess.Popen([str(a) for a in argv], env=os.environ | dict(env or {}))
+        with log.open("ab") if log else contextlib.nullcontext() as out:
+            proc = subprocess.Popen(
+                [str(a) for a in argv],
+                env=os.environ | dict(env or {}),
+                stdout=out,
+                stderr=subprocess.STDOUT if out else None,
+            )
         deadline = time.monotonic() + within
         while not accepts(registration_socket):
             if proc.poll() is not None or time.monotonic() > deadline:

@@ -194,6 +194,14 @@ class PrepareRounds:
                     if self.check:
                         self.check(r, a)
 
+    def drive(self, rounds: int, warmup: int = 0) -> None:
+        """The same rounds without pytest-benchmark (timings in ``prepare_s``/``unprepare_s``,
+        warm-up rounds first); the last round's claims are unprepared too."""
+        for _ in range(rounds + warmup):
+            self.setup()
+            self.prepare()
+        self.unprepare_current()
+
     def run(self, benchmark: Any, rounds: int, warmup: int = 3) -> None:
         benchmark.pedantic(self.prepare, setup=self.setup, rounds=rounds + warmup, iterations=1)
         self.unprepare_current()
