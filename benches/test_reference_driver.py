@@ -227,6 +227,7 @@ def short_dir() -> Iterator[Path]:
     shutil.rmtree(d, ignore_errors=True)
 
 
+@pytest.mark.timeout(3600)  # 2 passes x 2 plugins, ~2,400 claims each, plus the quiet waits
 def test_side_by_side_with_the_go_reference(
     cp: ControlPlane, short_dir: Path, loop: BackgroundLoop
 ) -> None:

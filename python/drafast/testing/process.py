@@ -76,10 +76,11 @@ def wait_accepting(
     *,
     stderr_piped: bool = False,
     within: float = 30.0,
-    poll: float = 0.02,
+    poll: float = 0.002,
 ) -> None:
     """Wait until the Unix socket ``path`` accepts connections; kill ``proc`` and raise naming
-    ``what`` (and its stderr when piped) if it exits or ``within`` seconds pass first."""
+    ``what`` (and its stderr when piped) if it exits or ``within`` seconds pass first. Polled
+    every 2 ms: a benchmark times a plugin's start with it."""
     deadline = time.monotonic() + within
     while not accepts(path):
         if proc.poll() is not None or time.monotonic() > deadline:

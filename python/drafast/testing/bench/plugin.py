@@ -15,7 +15,7 @@ from typing import Any
 
 from drafast.kubelet.client import KubeletClient
 from drafast.testing.bench.loop import BackgroundLoop
-from drafast.testing.process import accepts, start_plugin
+from drafast.testing.process import start_plugin, wait_accepting
 
 
 @dataclass
@@ -78,12 +78,7 @@ class PluginProcess:
                 stdout=out,
                 stderr=subprocess.STDOUT if out else None,
             )
-        deadline = time.monotonic() + within
-        while not accepts(registration_socket):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"{argv[0]} did not start (exit {proc.wait()})")
-            time.sleep(0.001)
+        wait_accepting(registration_socket, proc, str(argv[0]), within=within)
         return cls._registered(proc, registration_socket, loop, t0)
 
     @classmethod
