@@ -100,7 +100,10 @@ def render(data: dict[str, Any]) -> str:
     for i, p in enumerate(passes):
         for who in ("drafast", "go"):
             b = p[who]
-            lines.append(f"- pass {i + 1} {who}: {b['load']} (waited {b['waited_s']:.0f} s)")
+            during = f"; {b['busy_during']:.0%} busy during the block" if "busy_during" in b else ""
+            lines.append(
+                f"- pass {i + 1} {who}: {b['load']} (waited {b['waited_s']:.0f} s){during}"
+            )
     return "\n".join(lines)
 
 

@@ -38,6 +38,7 @@ from drafast.app.settings import RunOptions
 from drafast.testing.bench import (
     Answer,
     BackgroundLoop,
+    BusyMeter,
     GoKubelet,
     KubeClaims,
     PluginProcess,
@@ -155,6 +156,7 @@ def block(cp: ControlPlane, who: Contender, root: Path, loop: BackgroundLoop) ->
     root.mkdir(parents=True)
     cdi = tmpfs_dir(f"drafast-bench-ref-{who.name}-")
     (root / "cdi").symlink_to(cdi)
+    meter = BusyMeter()  # the whole machine while this block runs (plugin, client, API server)
     plugin = who.start(root, loop)
     ready = [plugin.ready_seconds]
     out: dict[str, Any] = {"load": str(load), "busy": load.busy, "waited_s": load.waited}
@@ -187,6 +189,7 @@ def block(cp: ControlPlane, who: Contender, root: Path, loop: BackgroundLoop) ->
             "onecall64_s": one_call.prepare_s[WARMUP:],
             "cpu_per_cycle_s": cpu / (SEQ_ROUNDS + WARMUP),
             "rss_kib": plugin.rss_kib(),
+            "busy_during": meter.busy(),
         }
         rig.kubelet.close()
     finally:

@@ -38,7 +38,7 @@ from drafast.testing.bench.kubelet import (
     open_kubelet,
 )
 from drafast.testing.bench.loop import BackgroundLoop
-from drafast.testing.bench.machine import Load, measure_load, wait_quiet
+from drafast.testing.bench.machine import BusyMeter, Load, measure_load, wait_quiet
 from drafast.testing.bench.plugin import PluginProcess
 from drafast.testing.bench.rig import PrepareRig, PrepareRounds, published_devices
 from drafast.testing.bench.stats import percentiles, record, tmpfs_dir
@@ -46,6 +46,7 @@ from drafast.testing.bench.stats import percentiles, record, tmpfs_dir
 __all__ = [
     "Answer",
     "BackgroundLoop",
+    "BusyMeter",
     "ClaimSource",
     "Client",
     "DirClaims",

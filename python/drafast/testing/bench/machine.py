@@ -29,6 +29,17 @@ def _cpu_times() -> tuple[int, int]:
     return fields[3] + fields[4], sum(fields[:8])  # user..steal; guest is inside user
 
 
+class BusyMeter:
+    """The share of all cores' time not idle between its creation and :meth:`busy`."""
+
+    def __init__(self) -> None:
+        self._idle, self._total = _cpu_times()
+
+    def busy(self) -> float:
+        idle, total = _cpu_times()
+        return 1 - (idle - self._idle) / max(1, total - self._total)
+
+
 def measure_load(window: float = 2.0) -> Load:
     """How busy every core was over the next ``window`` seconds."""
     idle0, total0 = _cpu_times()
