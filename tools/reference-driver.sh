@@ -24,14 +24,8 @@ source "$HERE/lib.sh"
 load_versions "$VERSIONS_FILE"
 
 CACHE="${DRAFAST_CACHE:-$HOME/.cache/drafast}"
-# Never let a build silently download another Go toolchain; fail fast instead.
-export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
-export CGO_ENABLED=0
-export GOFLAGS="-buildvcs=false -mod=mod"
-
-[ -n "${REFDRIVER_VERSION:-}" ] || die "REFDRIVER_VERSION is not set (tools/versions.env)"
-[[ $REFDRIVER_VERSION =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
-  die "REFDRIVER_VERSION must be <major>.<minor>.<patch> (got '$REFDRIVER_VERSION')"
+go_build_env -mod=mod
+semver_pin REFDRIVER_VERSION
 V="$REFDRIVER_VERSION"
 MOD="sigs.k8s.io/dra-example-driver"
 CMD="cmd/dra-example-kubeletplugin"
