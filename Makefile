@@ -4,6 +4,7 @@
 #   make check  -- the fast loop: lint, cargo test, unit + native + integration tests (no cluster)
 #   make bench  -- benchmarks; writes bench-results/*.json and a table
 #   make kubelet-load -- the grpc-go kubelet stand-in the prepare benchmarks drive the plugin with
+#   make reference-driver -- the Go reference DRA driver the side-by-side benchmark runs against
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -24,15 +25,16 @@ DEPS_STAMP := $(VENV)/.deps-installed
 NATIVE_STAMP := $(VENV)/.native-built
 RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.lock
 PROTO_DIR := python/drafast/kubelet/proto
-# The Go kubelet stand-in (benches/kubeletload), built outside the clone under a hash of its
-# sources, so a changed go.mod/go.sum/main.go gets a fresh binary and an unchanged one is reused.
-# benches/goclient.py computes the same path when this variable is not set (pytest run directly).
-KUBELETLOAD_SOURCES := $(addprefix benches/kubeletload/,go.mod go.sum main.go)
+# The Go kubelet stand-in (python/drafast/testing/kubeletload, shipped in the wheel), built outside
+# the clone under a hash of its sources, so a changed go.mod/go.sum/main.go gets a fresh binary and
+# an unchanged one is reused.
+# drafast.testing.bench.kubeletload_path computes the same path when this variable is not set.
+KUBELETLOAD_SOURCES := $(addprefix python/drafast/testing/kubeletload/,go.mod go.sum main.go)
 export DRAFAST_KUBELETLOAD := $(CACHE_DIR)/kubeletload-$(shell cat $(KUBELETLOAD_SOURCES) | sha256sum | cut -c1-12)/kubeletload
 
 .PHONY: help
 help:
-	@echo "make demo | check | test | wheel | image | bench | cluster [NODE=1] | cluster-bins | node-bins | helm-bin | kubelet-load | lint | proto | clean"
+	@echo "make demo | check | test | wheel | image | bench | cluster [NODE=1] | cluster-bins | node-bins | helm-bin | kubelet-load | reference-driver | lint | proto | clean"
 
 $(DEPS_STAMP): requirements-dev.txt
 	@echo "==> creating virtualenv $(VENV) and installing pinned dependencies"
@@ -125,7 +127,7 @@ kubelet-load:
 	  echo "==> building the kubelet stand-in (grpc-go, k8s.io/kubelet DRA client) -> $(DRAFAST_KUBELETLOAD)"; \
 	  command -v go >/dev/null || { echo "kubelet-load: 'go' not found in PATH"; exit 1; }; \
 	  mkdir -p "$(dir $(DRAFAST_KUBELETLOAD))"; \
-	  cd benches/kubeletload && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false \
+	  cd python/drafast/testing/kubeletload && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false \
 	    go build -trimpath -mod=readonly -o "$(DRAFAST_KUBELETLOAD).tmp" . ; \
 	  mv "$(DRAFAST_KUBELETLOAD).tmp" "$(DRAFAST_KUBELETLOAD)"; \
 	fi
@@ -153,12 +155,21 @@ test: lint cluster-bins node-bins helm-bin kubelet-load
 	@echo "==> pytest (unit, native, integration, e2e against a real control plane and a real node)"
 	$(PY) -m pytest -q tests
 
+# The Go reference DRA driver for the side-by-side benchmark (sigs.k8s.io/dra-example-driver's
+# kubelet plugin; version: tools/versions.env), built from the Go module proxy into the cache.
+.PHONY: reference-driver
+reference-driver:
+	@echo "==> the Go reference DRA driver (dra-example-driver, version: tools/versions.env) -> $(CACHE_DIR)"
+	bash tools/reference-driver.sh
+
 .PHONY: bench
-bench: setup cluster-bins node-bins kubelet-load
+bench: setup cluster-bins node-bins kubelet-load reference-driver
 	@echo "==> benchmarks (pytest-benchmark; every benchmark also checks its result)"
 	@mkdir -p bench-results
 	$(PY) -m pytest benches -q -p no:randomly --benchmark-json=bench-results/benchmarks.json
 	$(PY) benches/report.py bench-results/benchmarks.json | tee bench-results/table.md
+	@echo "==> drafast side by side with the Go reference driver (benches/test_reference_driver.py)"
+	$(PY) benches/reference_report.py bench-results/reference.json | tee bench-results/reference.md
 
 .PHONY: clean
 clean:

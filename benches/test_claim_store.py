@@ -11,6 +11,7 @@ import pytest
 
 from drafast.runtime.iojobs import IoJobs
 from drafast.state import ClaimRecord, ClaimStore
+from drafast.testing.bench import record
 from drafast.types import (
     ClaimRef,
     ClaimUID,
@@ -21,8 +22,6 @@ from drafast.types import (
     PreparedClaim,
     PreparedDevice,
 )
-
-from .conftest import record
 
 _ids = itertools.count()
 

@@ -5,7 +5,6 @@ Every benchmark checks its result; writes are counted from the API server's audi
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,15 +15,19 @@ import pytest
 from drafast.app.schema import command_line
 from drafast.app.settings import RunOptions
 from drafast.k8s import KubeAPI, KubeSettings, node_uid
-from drafast.k8s.objects import allocated_claim
 from drafast.k8s.slices import KubeSlices
-from drafast.kubelet.client import KubeletClient
 from drafast.publish import OwnerRef, SliceReconciler
-from drafast.testing.bins import default_bin_dir, missing_binaries
+from drafast.testing.bench import (
+    BackgroundLoop,
+    KubeClaims,
+    PluginProcess,
+    PrepareRig,
+    open_kubelet,
+    percentiles,
+    tmpfs_dir,
+)
 from drafast.testing.cluster import ControlPlane
 from drafast.types import (
-    ClaimRef,
-    ClaimUID,
     Device,
     DeviceName,
     DriverResources,
@@ -34,121 +37,53 @@ from drafast.types import (
     Slice,
 )
 
-from .conftest import DRIVER, percentiles, record, start_plugin, tmpfs_dir
+from .conftest import DRIVER, FILES, NODE, control_plane, file_driver
 
-NODE = "bench-node"
-NS = "bench"
 V1 = "/apis/resource.k8s.io/v1"
-_ids = itertools.count()
 
 
 @pytest.fixture(scope="module")
 def cp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    bins = default_bin_dir()
-    assert not missing_binaries(bins), "run `make cluster-bins` first"
-    plane = ControlPlane.start(bins, tmp_path_factory.mktemp("bench-cp"))
-    try:
-        plane.api.create(
-            "/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": NODE}}
-        )
-        plane.api.create(
-            "/api/v1/namespaces",
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
-        )
+    with control_plane(tmp_path_factory.mktemp("bench-cp")) as plane:
         yield plane
-    finally:
-        plane.stop()
 
 
-class KubePlugin:
-    """``drafast run file --cluster kube`` in its own process, and a kubelet stand-in."""
-
-    def __init__(self, cp: ControlPlane, root: Path, loop: asyncio.AbstractEventLoop) -> None:
-        self.cp, self.loop = cp, loop
-        self.cdi = tmpfs_dir("drafast-bench-kube-cdi-")
-        # the offline rig's command, pointed at the API server (later flags win)
-        self.proc, reg = start_plugin(
-            root,
-            self.cdi,
-            *command_line(
-                RunOptions,
-                {"node_name": NODE, "cluster": "kube", "kubeconfig": cp.kubeconfig},
-            ),
-        )
-        self.kubelet = KubeletClient(registration_socket=reg)
-        loop.run_until_complete(self.kubelet.register())
-
-    def claims(self, n: int) -> list[ClaimRef]:
-        refs = []
-        for _ in range(n):
-            i = next(_ids)
-            obj = allocated_claim(
-                namespace=NS,
-                name=f"c{i}",
-                driver=DRIVER,
-                devices=[("r", NODE, f"file-{i % 8}")],
-                pods=[f"p{i}"],
-            )
-            made = self.cp.api.create(
-                f"{V1}/namespaces/{NS}/resourceclaims",
-                {k: v for k, v in obj.items() if k != "status"},
-            )
-            obj["metadata"] = made["metadata"]
-            self.cp.api.request(
-                "PUT",
-                f"{V1}/namespaces/{NS}/resourceclaims/{made['metadata']['name']}/status",
-                {**made, "status": obj["status"]},
-            )
-            refs.append(ClaimRef(namespace=NS, name=f"c{i}", uid=ClaimUID(made["metadata"]["uid"])))
-        return refs
-
-    def rss_kib(self) -> int:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        raise AssertionError("no VmRSS")
-
-    def close(self) -> None:
-        self.loop.run_until_complete(self.kubelet.close())
-        self.proc.terminate()
-        assert self.proc.wait(30) == 0
+def start_rig(cp: ControlPlane, root: Path, loop: BackgroundLoop) -> PrepareRig:
+    """``drafast run file --cluster kube`` in its own process, claims on the API server reserved
+    for real pods, the Go kubelet stand-in (the Python one without go)."""
+    cdi = tmpfs_dir("drafast-bench-kube-cdi-")
+    plugin = PluginProcess.start_driver(
+        "file",
+        root,
+        loop,
+        *command_line(RunOptions, {"kubeconfig": cp.kubeconfig, "log_level": "warning"}),
+        driver_options=file_driver(root),
+        cdi_dir=cdi,
+        node_name=NODE,
+        cluster="kube",
+    )
+    claims = KubeClaims(
+        cp.api, driver=DRIVER, pool=NODE, devices=[f"file-{i}" for i in range(FILES)], node=NODE
+    )
+    kubelet = open_kubelet("auto", plugin.dra_socket, plugin.registration_socket, loop)
+    return PrepareRig(plugin, claims, kubelet, cdi_dir=cdi)
 
 
 @pytest.fixture(scope="module")
-def plugin(
-    cp: ControlPlane, tmp_path_factory: pytest.TempPathFactory, loop: asyncio.AbstractEventLoop
-) -> Iterator[KubePlugin]:
-    p = KubePlugin(cp, tmp_path_factory.mktemp("bench-kube-plugin"), loop)
-    yield p
-    p.close()
+def rig(
+    cp: ControlPlane, tmp_path_factory: pytest.TempPathFactory, loop: BackgroundLoop
+) -> Iterator[PrepareRig]:
+    r = start_rig(cp, tmp_path_factory.mktemp("bench-kube-plugin"), loop)
+    yield r
+    r.close()
 
 
 @pytest.mark.parametrize(
     ("n", "rounds"), [(1, 100), (64, 15)], ids=["1-claim", "64-concurrent-claims"]
 )
-def test_prepare_with_real_api(benchmark: Any, plugin: KubePlugin, n: int, rounds: int) -> None:
-    samples: list[float] = []
-    current: list[ClaimRef] = []
-
-    def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
-        if current:
-            out = plugin.loop.run_until_complete(plugin.kubelet.unprepare(current))
-            assert all(r.error == "" for r in out.values())
-        current[:] = plugin.claims(n)
-        return (), {}
-
-    def prepare() -> None:
-        async def go() -> list[Any]:
-            return list(await asyncio.gather(*(plugin.kubelet.prepare([r]) for r in current)))
-
-        t0 = time.perf_counter()
-        outs = plugin.loop.run_until_complete(go())
-        samples.append(time.perf_counter() - t0)
-        for r, out in zip(current, outs, strict=True):
-            assert out[r.uid].error == "", out[r.uid].error
-
-    benchmark.pedantic(prepare, setup=setup, rounds=rounds + 2, iterations=1)
-    record(benchmark, samples[2:], n, plugin_rss_kib=plugin.rss_kib())
+def test_prepare_with_real_api(benchmark: Any, rig: PrepareRig, n: int, rounds: int) -> None:
+    rig.bench_prepare(benchmark, claims=n, calls=n, rounds=rounds, warmup=2)
+    benchmark.extra_info["plugin_rss_kib"] = rig.plugin.rss_kib()
 
 
 def _resources(n: int) -> DriverResources:

@@ -15,8 +15,9 @@ import pytest
 
 from drafast import _native
 from drafast.runtime.iojobs import IoJobs
+from drafast.testing.bench import BackgroundLoop, tmpfs_dir
 
-from .conftest import BackgroundLoop, reference, tmpfs_dir
+from .conftest import reference
 
 ref = reference("reference_lines")
 IMPLS = ["native", "reference"]

@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from drafast.testing.bench import percentiles
 from drafast.testing.bins import default_bin_dir, missing_binaries
 from drafast.testing.cluster import (
     ControlPlane,
@@ -39,8 +40,6 @@ from drafast.testing.cluster import (
     pod_manifest,
     pod_running,
 )
-
-from .conftest import percentiles
 
 NS = "bench-pods"
 PODS_PER_ROUND = 10

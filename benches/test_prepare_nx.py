@@ -26,9 +26,8 @@ from drafast.testing import (
     plugin_options,
     running_plugin,
 )
+from drafast.testing.bench import record, tmpfs_dir
 from drafast.types import ClaimRef
-
-from .conftest import record, tmpfs_dir
 
 DRIVER = "nx.drafast.dev"
 _names = itertools.count()

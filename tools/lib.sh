@@ -43,6 +43,19 @@ version_ge() {
   [ "${sorted%%$'\n'*}" = "$2" ]
 }
 
+# go_build_env [GOFLAGS...] -> exports the environment every Go build here uses: never download
+# another Go toolchain (fail fast instead), static binaries, no VCS stamp, plus any extra GOFLAGS
+go_build_env() {
+  export GOTOOLCHAIN="${GOTOOLCHAIN:-local}" CGO_ENABLED=0 GOFLAGS="-buildvcs=false${1:+ $*}"
+}
+
+# semver_pin NAME -> dies unless the variable NAME (a pin of versions.env) is <major>.<minor>.<patch>
+semver_pin() {
+  local v="${!1:-}"
+  [ -n "$v" ] || die "$1 is not set (tools/versions.env)"
+  [[ $v =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "$1 must be <major>.<minor>.<patch> (got '$v')"
+}
+
 # stamp_get FILE KEY -> the value of KEY=... in FILE (first one), or nothing
 stamp_get() {
   [ -f "$1" ] || return 0

@@ -1,9 +1,10 @@
 """drafast as others get it: the built wheel in a brand-new virtualenv with plain ``pip install``
 (``drafast demo`` runs; the embed example builds, runs as ``drafast run echo`` and passes its own
-test through ``drafast.testing``), and the sdist building from source."""
+test and benchmark through ``drafast.testing``), and the sdist building from source."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -68,6 +69,9 @@ def test_the_wheel_carries_the_package_and_its_types_only(dist: Path) -> None:
     assert any(n.startswith("drafast/_native.abi3") for n in names)
     assert any(n.endswith("/licenses/LICENSE") for n in names)
     assert not [n for n in names if n.startswith(("tests/", "benches/", "deploy/"))]
+    # the Go kubelet stand-in's sources: drafast.testing.bench builds them on first use
+    go = {f"drafast/testing/kubeletload/{f}" for f in ("go.mod", "go.sum", "main.go")}
+    assert go <= set(names), sorted(go - set(names))
     meta = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
     assert "License-Expression: Apache-2.0" in meta and "Project-URL: Homepage" in meta
 
@@ -82,6 +86,7 @@ def test_demo_runs_from_the_installed_wheel(venv: Path, tmp_path: Path) -> None:
 def test_the_embed_example_builds_runs_and_passes_its_test(venv: Path, tmp_path: Path) -> None:
     shutil.copytree(EMBED, tmp_path / "embed")  # build in a copy: nothing written into the repo
     run(venv / "pip", "install", "--quiet", f"{tmp_path / 'embed'}[test]")
+    results = tmp_path / "bench.json"
     run(
         venv / "python",
         "-m",
@@ -89,9 +94,20 @@ def test_the_embed_example_builds_runs_and_passes_its_test(venv: Path, tmp_path:
         "-q",
         "-p",
         "no:cacheprovider",
+        f"--benchmark-json={results}",
         "tests",
+        "benches",
         cwd=tmp_path / "embed",
     )
+    # its benchmark: the public rig, the Go client built from the wheel's sources (or reused from
+    # the cache) when go is there, every round counted
+    benches = json.loads(results.read_text())["benchmarks"]
+    assert {b["name"] for b in benches} >= {"test_prepare_one_claim"}
+    for b in benches:
+        x = b["extra_info"]
+        assert x["rounds"] > 0 and x["p50_ms"] > 0 and x["unprepare_p50_ms"] > 0, x
+        want = "grpc-go" if shutil.which("go") else "grpc.aio in this process (no Go client"
+        assert x["client"].startswith(want), x
     # its entry point makes it a `drafast run` driver, as a DaemonSet would start it
     help_text = run(venv / "drafast", "run", "echo", "--help")
     assert "--echo-devices" in help_text and "ECHO_DEVICES" in help_text

@@ -6,7 +6,11 @@
 * :func:`write_tree` -- build a fake sysfs/devfs tree from a mapping;
 * :func:`allocated_claim` -- an allocated ResourceClaim object to put into the store;
 * :func:`wait_until` -- poll a condition in async tests, failing with what was awaited;
-* :func:`start_file_plugin` -- ``drafast run file`` as its own process (benchmarks, crash tests).
+* :func:`start_plugin` / :func:`start_file_plugin` -- ``drafast run <driver>`` as its own process
+  (benchmarks, crash tests).
+
+Benchmarking a driver's prepare (plugin process, claim generator, the kubelet's Go client):
+:mod:`drafast.testing.bench`.
 
 The real control plane and real node harnesses live in :mod:`drafast.testing.cluster`; the
 in-memory API server in :mod:`drafast.testing.fakeapi`.
@@ -27,7 +31,7 @@ from drafast.app.settings import RunOptions, offline_options
 from drafast.driver import DriverKind, KubeletDriver
 from drafast.k8s import DirStore, allocated_claim
 from drafast.kubelet.client import KubeletClient
-from drafast.testing.process import start_file_plugin
+from drafast.testing.process import start_file_plugin, start_plugin
 from drafast.types import JSON, ClaimRef, ClaimUID
 
 T = TypeVar("T")
@@ -40,6 +44,7 @@ __all__ = [
     "plugin_options",
     "running_plugin",
     "start_file_plugin",
+    "start_plugin",
     "wait_until",
     "write_tree",
 ]

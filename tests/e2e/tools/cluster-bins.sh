@@ -33,10 +33,7 @@ load_versions "$VERSIONS_FILE"
 CACHE="${DRAFAST_CACHE:-$HOME/.cache/drafast}"
 ETCD_SOURCE="${ETCD_SOURCE:-auto}"
 PYTHON="${PYTHON:-python3}"
-# Never let a build silently download another Go toolchain; fail fast instead.
-export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
-export CGO_ENABLED=0
-export GOFLAGS="-buildvcs=false"
+go_build_env  # no other Go toolchain downloaded, static, no VCS stamp
 
 for tool in go "$PYTHON"; do
   command -v "$tool" >/dev/null || die "'$tool' not found in PATH"

@@ -23,14 +23,8 @@ source "$HERE/../../../tools/lib.sh"
 load_versions "$VERSIONS_FILE"
 
 CACHE="${DRAFAST_CACHE:-$HOME/.cache/drafast}"
-# Never let a build silently download another Go toolchain; fail fast instead.
-export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
-export CGO_ENABLED=0
-export GOFLAGS="-buildvcs=false"
-
-[ -n "${HELM_VERSION:-}" ] || die "HELM_VERSION is not set (tools/versions.env)"
-[[ $HELM_VERSION =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
-  die "HELM_VERSION must be <major>.<minor>.<patch> (got '$HELM_VERSION')"
+go_build_env
+semver_pin HELM_VERSION
 V="$HELM_VERSION"
 MOD="helm.sh/helm/v${V%%.*}"                    # the module path carries the major version
 OUT="$CACHE/helm-v$V"
