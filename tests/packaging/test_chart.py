@@ -93,10 +93,12 @@ def test_rolling_updates_probes_priority_and_kubelet_dirs() -> None:
     assert c["livenessProbe"]["httpGet"]["path"] == "/livez"
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
     host = {v["name"]: v["hostPath"]["path"] for v in spec["volumes"] if "hostPath" in v}
-    assert host["plugin-dir"] == "/data/kubelet/plugins/file.drafast.dev"
+    assert host["plugins-dir"] == "/data/kubelet/plugins"
     assert host["registry-dir"] == "/data/kubelet/plugins_registry"
     assert host["cdi-dir"] == "/var/run/cdi"
-    assert env["PLUGIN_DIR"]["value"] == host["plugin-dir"]
+    assert env["PLUGIN_DIR"]["value"] == "/data/kubelet/plugins/file.drafast.dev"
+    types = {v["name"]: v["hostPath"].get("type") for v in spec["volumes"] if "hostPath" in v}
+    assert types["plugins-dir"] == types["registry-dir"] == "Directory"  # never made by us
     assert env["REGISTRY_DIR"]["value"] == host["registry-dir"]
     # the API token: pod-bound and rotated, mounted where in-cluster config reads it
     assert spec["automountServiceAccountToken"] is False

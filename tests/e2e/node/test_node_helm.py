@@ -37,6 +37,7 @@ from drafast.testing.cluster import (
     ApiError,
     ControlPlane,
     delete_pods,
+    free_port,
     parse_metrics,
     pod_running,
     wait_until,
@@ -339,3 +340,60 @@ def _slice(name: str, node: str) -> dict[str, Any]:
             "devices": [],
         },
     }
+
+
+@pytest.mark.parametrize(
+    ("case", "sets", "evidence"),
+    [
+        # the image is not on the node (pullPolicy Never: nothing to pull it from here)
+        ("missing-image", ["image.tag=missing"],
+         "event ErrImageNeverPull|image \"drafast:missing\" is not present"),
+        # a node without the kubelet's dirs: nothing may be created there
+        ("no-kubelet-dirs", ["kubeletRootDir=/nonexistent-kubelet"],
+         "event FailedMount|/nonexistent-kubelet/plugins is not a directory"),
+        # an API server the pod cannot reach: its log names it, it never registers
+        ("unreachable-api", ["apiServer.port={closed_port}"], "log 127.0.0.1:{closed_port}"),
+    ],
+)  # fmt: skip
+def test_a_bad_install_says_why_and_leaves_nothing(
+    release: Release, case: str, sets: list[str], evidence: str
+) -> None:
+    env, cp = release.env, release.cp
+    closed_port = str(free_port())
+    argv = ["install", RELEASE, str(_chart()), "--create-namespace", "-f", str(release.values)]
+    for s in sets:
+        argv += ["--set", s.format(closed_port=closed_port)]
+    out = release.helm(*argv)
+    assert out.returncode == 0, _failure(f"helm install ({case})", out, release)
+    source, _, text = evidence.format(closed_port=closed_port).partition(" ")
+
+    def shown() -> bool:
+        if source == "event":
+            reason, _, fragment = text.partition("|")
+            return any(
+                e.startswith(f"{reason}: ") and fragment in e for e in release.events(NAMESPACE)
+            )
+        pods = release.plugin_pods()
+        logs = [
+            cp.kubectl("logs", "-n", NAMESPACE, p["metadata"]["name"], check=False).stdout
+            for p in pods
+        ]
+        return any(text in line for log in logs for line in log.splitlines())
+
+    try:
+        try:
+            wait_until(f"{case}: {evidence}", shown, 90)
+        except AssertionError as err:
+            raise AssertionError(_failure(str(err), out, release)) from None
+        assert not any(pod_running(p) for p in release.plugin_pods())
+    finally:
+        out = release.helm("uninstall", RELEASE, "--wait", "--timeout", "120s")
+        # (its events go with it: the next case must not read this one's)
+        cp.kubectl("delete", "namespace", NAMESPACE, "--wait", "--timeout=120s", check=False)
+    assert out.returncode == 0, _failure(f"helm uninstall ({case})", out, release)
+    wait_until("the plugin pods gone", lambda: not release.plugin_pods(), 60)
+    assert _registration_sockets(env) == []
+    assert not Path("/nonexistent-kubelet").exists()
+    plugin_dir = env.node.plugins_dir / DRIVER
+    assert not [p for p in plugin_dir.rglob("*") if p.is_socket()], list(plugin_dir.rglob("*"))
+    assert not env.slices(DRIVER)
