@@ -12,7 +12,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from drafast.app.ops import OpsServer
 from drafast.cdi import ClaimSpecWriter
 from drafast.driver import HealthSource, PushingSource, ResourceSource, Runnable
 from drafast.errors import DrafastError
@@ -22,6 +21,7 @@ from drafast.types import DeviceHealth, DriverResources, Health
 
 if TYPE_CHECKING:  # the cluster backends build components themselves (the Lease gate)
     from drafast.app.cluster import Cluster
+    from drafast.app.ops import OpsServer
 
 log = logging.getLogger(__name__)
 

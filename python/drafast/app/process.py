@@ -10,9 +10,8 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drafast.app import schema
 from drafast.app.cluster import open_cluster
@@ -26,8 +25,8 @@ from drafast.app.components import (
 )
 from drafast.app.drivers import find_kind
 from drafast.app.lifecycle import running
-from drafast.app.ops import OpsServer, Probes, socket_liveness
 from drafast.app.settings import Role, RunOptions, driver_settings
+from drafast.app.version import drafast_version
 from drafast.cdi import ClaimSpecWriter
 from drafast.config import KubeletSettings, PluginSettings
 from drafast.driver import DriverContext, DriverKind, KubeletDriver, ResourceSource, Runnable
@@ -39,14 +38,10 @@ from drafast.runtime.metrics import Metrics
 from drafast.state import ClaimStore
 from drafast.types import DriverName, NodeName
 
+if TYPE_CHECKING:  # the ops server (prometheus exposition, http) only with --bind-address
+    from drafast.app.ops import OpsServer
+
 log = logging.getLogger(__name__)
-
-
-def drafast_version() -> str:
-    try:
-        return version("drafast")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 class DriverProcess:
@@ -140,6 +135,8 @@ class DriverProcess:
         )
         parts: list[Component] = []
         if opts.bind_address:
+            from drafast.app.ops import OpsServer, Probes, socket_liveness
+
             live = socket_liveness(self.server.paths.registration, self.server.paths.dra)
             self.ops = OpsServer(opts.bind_address, Probes(live, self._node_ready), self.metrics)
             parts.append(OpsComponent(self.ops))
@@ -172,6 +169,8 @@ class DriverProcess:
         opts = self.opts
         parts: list[Component] = []
         if opts.bind_address:
+            from drafast.app.ops import OpsServer, Probes
+
             self.ops = OpsServer(
                 opts.bind_address, Probes(_always_live, self._controller_ready), self.metrics
             )

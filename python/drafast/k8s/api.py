@@ -26,6 +26,8 @@ from typing import Final, Literal, Self, TypeVar
 
 import aiohttp
 import orjson
+from aiohttp.helpers import get_env_proxy_for_url
+from yarl import URL
 
 from drafast.k8s.credentials import Credentials, Endpoint
 from drafast.k8s.errors import watch_error
@@ -94,6 +96,8 @@ class KubeAPI:
         self._credentials = credentials or Credentials(settings.kubeconfig, settings.context)
         self._session: aiohttp.ClientSession | None = None
         self._endpoint: Endpoint | None = None
+        self._proxy: str | None = None
+        self._proxy_auth: aiohttp.BasicAuth | None = None
         self._auth: str | None = None
         self._auth_checked = 0.0
         self._connect_lock = asyncio.Lock()
@@ -387,7 +391,8 @@ class KubeAPI:
                 headers=headers,
                 timeout=client_timeout,
                 server_hostname=endpoint.server_hostname if endpoint.ssl else None,
-                proxy=endpoint.proxy,
+                proxy=self._proxy,
+                proxy_auth=self._proxy_auth,
             )
         except (aiohttp.ClientError, TimeoutError) as err:
             raise transport_failure(err, idempotent=idempotent) from err
@@ -448,6 +453,7 @@ class KubeAPI:
             async with self._connect_lock:
                 if self._session is None or self._endpoint is None:
                     endpoint = await asyncio.to_thread(self._credentials.load)
+                    self._proxy, self._proxy_auth = await asyncio.to_thread(_proxy_for, endpoint)
                     self._auth = await asyncio.to_thread(self._credentials.authorization)
                     self._auth_checked = asyncio.get_running_loop().time()
                     connector = aiohttp.TCPConnector(
@@ -459,7 +465,9 @@ class KubeAPI:
                             "User-Agent": self.settings.user_agent,
                             "Accept": "application/json",
                         },
-                        trust_env=True,  # HTTPS_PROXY/NO_PROXY, as client-go honours them
+                        # The proxy is looked up once (_proxy_for): trust_env would cost two
+                        # thread hops per request (netrc, then the proxy env).
+                        trust_env=False,
                     )
                     self._endpoint = endpoint
                     log.debug("API client connected", extra={"server": endpoint.host})
@@ -483,6 +491,18 @@ class KubeAPI:
                 self._auth = await asyncio.to_thread(self._credentials.authorization)
                 self._auth_checked = loop.time()
         return self._auth
+
+
+def _proxy_for(endpoint: Endpoint) -> tuple[str | None, aiohttp.BasicAuth | None]:
+    """The kubeconfig's ``proxy-url``, else HTTPS_PROXY/HTTP_PROXY unless NO_PROXY exempts the
+    server, as client-go reads them: once, at start. Blocking (may read ~/.netrc)."""
+    if endpoint.proxy:
+        return endpoint.proxy, None
+    try:
+        proxy, auth = get_env_proxy_for_url(URL(endpoint.host))
+    except LookupError:
+        return None, None
+    return str(proxy), auth
 
 
 def _selectors(labels: Selector | None, fields: Selector | None) -> dict[str, str]:
