@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -42,6 +44,10 @@ if TYPE_CHECKING:  # the ops server (prometheus exposition, http) only with --bi
     from drafast.app.ops import OpsServer
 
 log = logging.getLogger(__name__)
+
+KUBELET_FIRST_SECONDS = 1.0
+"""How long background cluster work waits for the kubelet's registration after the plugin
+serves (the kubelet's own GetInfo deadline)."""
 
 
 class DriverProcess:
@@ -153,8 +159,21 @@ class DriverProcess:
         )
         if isinstance(self.driver, Runnable):
             parts.append(DriverLoop(self.driver))
-        parts.append(KubeletPlugin(self.core, self.server, self.cdi, opts.grace_seconds))
+        plugin = KubeletPlugin(self.core, self.server, self.cdi, opts.grace_seconds)
+        if self.publisher is not None:
+            self.publisher.after = functools.partial(self._kubelet_first, plugin)
+        parts.append(plugin)
         return parts
+
+    async def _kubelet_first(self, plugin: KubeletPlugin) -> None:
+        """The kubelet first, then the API server: background cluster work waits until the
+        plugin serves and the kubelet has registered it (or a second has passed), so its GetInfo
+        and Notify do not queue for the GIL behind the API client's imports and TLS setup."""
+        await plugin.serving.wait()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                self.server.registration.registered_event.wait(), KUBELET_FIRST_SECONDS
+            )
 
     async def _node_ready(self) -> str | None:
         if not self.server.registration.registered:

@@ -17,17 +17,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import importlib
 import logging
 import random
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Final, Literal, Self, TypeVar
+from typing import TYPE_CHECKING, Final, Literal, Self, TypeVar
 
-import aiohttp
 import orjson
-from aiohttp.helpers import get_env_proxy_for_url
-from yarl import URL
 
 from drafast.k8s.credentials import Credentials, Endpoint
 from drafast.k8s.errors import watch_error
@@ -43,6 +41,12 @@ from drafast.k8s.settings import KubeSettings
 from drafast.k8s.watch import BOOKMARK, ERROR, decode_event, iter_lines, object_version
 from drafast.runtime.backoff import Backoff
 from drafast.types import JSON
+
+if TYPE_CHECKING:
+    # At run time aiohttp (~0.1-0.2 s of imports, most of it the CA bundle its connector loads)
+    # is imported by the first connect, on a worker thread: a kubelet plugin answers the
+    # kubelet before it has paid for its API client. Afterwards each use is a dict lookup.
+    import aiohttp
 
 log = logging.getLogger(__name__)
 
@@ -242,6 +246,8 @@ class KubeAPI:
         that version is too old (410): list again and watch from the list's version. Other
         errors end the iteration as :class:`ApiError`.
         """
+        import aiohttp
+
         target = ObjectRef.from_path(path)
         rv = resource_version
         interrupted = self._backoff()
@@ -319,6 +325,8 @@ class KubeAPI:
         content_type: str = "application/json",
         idempotent: bool = True,
     ) -> JSON:
+        import aiohttp
+
         async def attempt() -> JSON:
             resp = await self._send(
                 method,
@@ -344,6 +352,8 @@ class KubeAPI:
     async def _open_stream(
         self, path: str, params: Mapping[str, str], timeout_seconds: int
     ) -> aiohttp.ClientResponse:
+        import aiohttp
+
         # No total timeout: the server ends the request after timeoutSeconds. A read stalled
         # well past that means a dead connection.
         client_timeout = aiohttp.ClientTimeout(
@@ -375,6 +385,8 @@ class KubeAPI:
         client_timeout: aiohttp.ClientTimeout,
         idempotent: bool,
     ) -> aiohttp.ClientResponse:
+        import aiohttp
+
         session, endpoint = await self._connect()
         headers: dict[str, str] = {}
         auth = await self._authorization()
@@ -452,6 +464,9 @@ class KubeAPI:
         if self._session is None or self._endpoint is None:
             async with self._connect_lock:
                 if self._session is None or self._endpoint is None:
+                    await asyncio.to_thread(importlib.import_module, "aiohttp")
+                    import aiohttp
+
                     endpoint = await asyncio.to_thread(self._credentials.load)
                     self._proxy, self._proxy_auth = await asyncio.to_thread(_proxy_for, endpoint)
                     self._auth = await asyncio.to_thread(self._credentials.authorization)
@@ -498,6 +513,9 @@ def _proxy_for(endpoint: Endpoint) -> tuple[str | None, aiohttp.BasicAuth | None
     server, as client-go reads them: once, at start. Blocking (may read ~/.netrc)."""
     if endpoint.proxy:
         return endpoint.proxy, None
+    from aiohttp.helpers import get_env_proxy_for_url
+    from yarl import URL
+
     try:
         proxy, auth = get_env_proxy_for_url(URL(endpoint.host))
     except LookupError:

@@ -6,9 +6,8 @@ decides what it means and :meth:`Failure.error` turns it into the :class:`ApiErr
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import aiohttp
 import orjson
 
 from drafast.errors import DrafastError
@@ -16,6 +15,9 @@ from drafast.k8s.errors import ApiError, ApiRequestError, api_error
 from drafast.k8s.paths import ObjectRef
 from drafast.k8s.retry import parse_retry_after
 from drafast.types import JSON
+
+if TYPE_CHECKING:
+    import aiohttp
 
 ALWAYS_RETRIED: Final = frozenset({429, 503})
 """The server refused the request: safe to repeat for every verb."""
@@ -97,6 +99,8 @@ def status_failure(resp: aiohttp.ClientResponse, raw: bytes, *, idempotent: bool
 
 
 def transport_failure(err: BaseException, *, idempotent: bool) -> Failure:
+    import aiohttp  # loaded by the connect that came first
+
     reason = type(err).__name__
     message = str(err) or ("timed out" if isinstance(err, TimeoutError) else reason)
     if isinstance(err, aiohttp.ClientSSLError | aiohttp.InvalidURL):
