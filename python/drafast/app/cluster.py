@@ -12,17 +12,15 @@ from drafast.app.components import Component, Gate
 from drafast.app.settings import RunOptions
 from drafast.driver import AllocatedClaims, ClaimSource, ClaimStatusSink, NodeLabelSink
 from drafast.errors import ConfigError, DrafastError
-from drafast.k8s.dirports import DirAllocatedClaims, DirClaimStatus, DirNodeLabels
-from drafast.k8s.dirslices import DirSlices
-from drafast.k8s.dirstore import DirClaimSource, DirStore
 from drafast.publish import OwnerRef, SliceReconciler
 from drafast.publish.metrics import PublishMetrics
 from drafast.runtime.backoff import Backoff
 from drafast.runtime.metrics import Metrics
 from drafast.types import DriverName, DriverResources, NodeName
 
-if TYPE_CHECKING:  # the API client (aiohttp) is imported only by a --cluster kube process
+if TYPE_CHECKING:  # each backend's modules are imported only by a process that uses it
     from drafast.k8s.api import KubeAPI
+    from drafast.k8s.dirstore import DirStore
     from drafast.k8s.settings import KubeSettings
 
 log = logging.getLogger(__name__)
@@ -72,7 +70,11 @@ class DirCluster:
     no API server to catch up later, and readers of the directory expect the files."""
 
     def __init__(self, root: Path, driver: str, node: NodeName | None, metrics: Metrics) -> None:
-        self.store = DirStore(root)
+        from drafast.k8s.dirports import DirAllocatedClaims, DirClaimStatus, DirNodeLabels
+        from drafast.k8s.dirslices import DirSlices
+        from drafast.k8s.dirstore import DirClaimSource, DirStore
+
+        self.store: DirStore = DirStore(root)
         self.claims: ClaimSource = DirClaimSource(self.store)
         self.claim_status: ClaimStatusSink = DirClaimStatus(self.store, DriverName(driver))
         self.node_labels: NodeLabelSink | None = (
