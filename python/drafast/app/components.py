@@ -66,8 +66,8 @@ class Publisher:
         self.resync_seconds = resync_seconds
         self.resources: DriverResources | None = None
         self.after: Callable[[], Awaitable[object]] | None = None
-        """The background work waits for this (a node: until the kubelet plugin serves). The
-        API client's first connect imports aiohttp and loads credentials, ~0.2 s of CPU that
+        """The background work waits for this (a node: until the kubelet plugin serves and is
+        registered). Its first round (credentials, TLS handshake, the slice list and writes)
         would otherwise compete with the plugin's start for the GIL."""
 
     async def publish(self, resources: DriverResources | None = None) -> None:

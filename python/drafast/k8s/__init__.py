@@ -13,8 +13,8 @@ imports the ``kubernetes`` client) or, offline, a directory of YAML/JSON objects
 May import drafast.driver, drafast.config, drafast.resourceapi, drafast.runtime, drafast.types
 and drafast.errors.
 
-The names are imported on first use (PEP 562): a ``dir:`` run never loads aiohttp, and a
-kubelet plugin pays for the API client after it is serving, not before.
+The names are imported on first use (PEP 562): a ``dir:`` run never loads the API client, and
+a kubelet plugin pays for it after it is serving, not before.
 """
 
 from __future__ import annotations

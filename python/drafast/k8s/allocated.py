@@ -30,7 +30,7 @@ from drafast.types import JSON, Claim, DriverName
 
 if TYPE_CHECKING:
     from drafast.driver import AllocatedClaims
-    from drafast.k8s.api import KubeAPI  # annotations only: dir: runs never load aiohttp
+    from drafast.k8s.api import KubeAPI  # annotations only: dir: runs never load it
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from drafast.types import JSON, NodeName
 
 if TYPE_CHECKING:
     from drafast.driver import NodeLabelSink
-    from drafast.k8s.api import KubeAPI  # annotations only: dir: runs never load aiohttp
+    from drafast.k8s.api import KubeAPI  # annotations only: dir: runs never load it
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from drafast.types import JSON, ClaimRef, DeviceKey, DeviceStatus, DriverName, N
 
 if TYPE_CHECKING:
     from drafast.driver import ClaimStatusSink
-    from drafast.k8s.api import KubeAPI  # annotations only: dir: runs never load aiohttp
+    from drafast.k8s.api import KubeAPI  # annotations only: dir: runs never load it
 
 log = logging.getLogger(__name__)
 
