@@ -63,11 +63,13 @@ def _bypassed(host: str, port: int, no_proxy: str) -> bool:
         if entry_port is not None and entry_port != str(port):
             continue
         try:
-            if ip is not None and ip == ipaddress.ip_address(name):
+            entry_ip = ipaddress.ip_address(name)
+        except ValueError:
+            entry_ip = None
+        if entry_ip is not None:
+            if ip == entry_ip:
                 return True
             continue
-        except ValueError:
-            pass
         name = name.lstrip(".")
         if host == name or host.endswith("." + name):
             return True
