@@ -449,7 +449,7 @@ class KubeAPI:
                             "User-Agent": self.settings.user_agent,
                             "Accept": "application/json",
                         },
-                        max_idle=self.settings.max_connections,
+                        max_connections=self.settings.max_connections,
                     )
                     log.debug("API client connected", extra={"server": endpoint.host})
         return self._client

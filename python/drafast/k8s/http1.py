@@ -17,14 +17,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import ssl
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlencode, urlsplit
 
 MAX_HEAD: Final = 64 * 1024
 MAX_POOL: Final = 32
+"""Connections open at once, as aiohttp's default limit (HTTP/1.1: one request each)."""
+MAX_IDLE: Final = 4
+"""Idle connections kept for the next requests; a burst's extra connections are closed."""
 
 
 class HttpError(Exception):
@@ -121,18 +126,27 @@ class Response:
 
 
 class _Conn:
-    __slots__ = ("reader", "reused", "writer")
+    __slots__ = ("_on_close", "reader", "reused", "writer")
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        on_close: Callable[[], None],
+    ) -> None:
         self.reader = reader
         self.writer = writer
         self.reused = False
+        self._on_close: Callable[[], None] | None = on_close
 
     def usable(self) -> bool:
         return not self.writer.is_closing() and not self.reader.at_eof()
 
     def close(self) -> None:
         self.writer.close()
+        if self._on_close is not None:  # once: gives the pool its slot back
+            on_close, self._on_close = self._on_close, None
+            on_close()
 
     async def head(self) -> Response:
         try:
@@ -218,7 +232,8 @@ class Http1Client:
         proxy: str | None = None,
         proxy_auth: tuple[str, str] | None = None,
         default_headers: Mapping[str, str] | None = None,
-        max_idle: int = MAX_POOL,
+        max_connections: int = MAX_POOL,
+        max_idle: int = MAX_IDLE,
     ) -> None:
         self.origin = origin
         self._ssl = ssl_context if origin.scheme == "https" else None
@@ -241,6 +256,9 @@ class Http1Client:
         )
         self._idle: list[_Conn] = []
         self._max_idle = max_idle
+        self._max_open = max_connections
+        self._open_count = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self._closed = False
 
     # ------------------------------------------------------------------ requests
@@ -307,7 +325,7 @@ class Http1Client:
         The connection is used for this response alone."""
         data = self._head(method, path, params, headers, None)
         async with asyncio.timeout(connect_timeout):
-            conn = await self._open()
+            conn = await self._acquire(fresh=True)
         try:
             conn.writer.write(data)
             async with asyncio.timeout(connect_timeout):
@@ -326,26 +344,73 @@ class Http1Client:
 
     # ------------------------------------------------------------------ connections
 
-    async def _acquire(self) -> _Conn:
-        while self._idle:
-            conn = self._idle.pop()
-            if conn.usable():
-                conn.reused = True
-                return conn
-            conn.close()
-        return await self._open()
+    async def _acquire(self, *, fresh: bool = False) -> _Conn:
+        """An idle connection (unless ``fresh``), else a new one within the limit, else wait
+        for one to come back or close."""
+        while True:
+            while self._idle and not fresh:
+                conn = self._idle.pop()
+                if conn.usable():
+                    conn.reused = True
+                    return conn
+                conn.close()
+            if self._open_count < self._max_open:
+                self._open_count += 1
+                return await self._open()  # gives the slot back if it fails
+            if fresh and self._idle:
+                self._idle.pop(0).close()  # a stream needs its own connection: make room
+                continue
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if not waiter.done():
+                    waiter.cancel()
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+
+    def _wake(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _closed_one(self) -> None:
+        self._open_count -= 1
+        self._wake()
 
     def _release(self, conn: _Conn, resp: Response) -> None:
         keep = resp.headers.get("connection", "").lower() != "close"
-        if keep and not self._closed and len(self._idle) < self._max_idle and conn.usable():
+        idle_ok = len(self._idle) < self._max_idle or self._waiters
+        if keep and idle_ok and not self._closed and conn.usable():
             self._idle.append(conn)
+            self._wake()
         else:
             conn.close()
 
     async def _open(self) -> _Conn:
         target = self._proxy or self.origin
         try:
-            reader, writer = await asyncio.open_connection(
+            reader, writer = await self._connect_to(target)
+        except BaseException:
+            self._closed_one()
+            raise
+        conn = _Conn(reader, writer, self._closed_one)
+        if self._proxy is not None and self._ssl is not None:
+            try:
+                await self._tunnel(conn)
+            except BaseException:
+                conn.close()
+                raise
+        return conn
+
+    async def _connect_to(
+        self, target: Origin
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        try:
+            return await asyncio.open_connection(
                 target.host,
                 target.port,
                 ssl=self._ssl if self._proxy is None else None,
@@ -358,10 +423,6 @@ class Http1Client:
             raise ConnectError(
                 f"cannot connect to {target.authority}: {err.strerror or err}"
             ) from err
-        conn = _Conn(reader, writer)
-        if self._proxy is not None and self._ssl is not None:
-            await self._tunnel(conn)
-        return conn
 
     def _hostname(self) -> str | None:
         return (self._server_hostname or self.origin.host) if self._ssl is not None else None

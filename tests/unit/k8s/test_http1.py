@@ -240,3 +240,33 @@ async def test_https_origin_through_a_connect_proxy(
     lines = asked[0].decode().split("\r\n")
     assert lines[0] == "CONNECT api.example:6443 HTTP/1.1"
     assert "Proxy-Authorization: Basic dTpw" in lines
+
+
+async def test_connections_are_limited_and_a_burst_leaves_few_idle(serve: Serve) -> None:
+    open_now = peak = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal open_now, peak
+        open_now += 1
+        peak = max(peak, open_now)
+        try:
+            while True:
+                await _read_request(reader)
+                await asyncio.sleep(0.02)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+        finally:
+            open_now -= 1
+
+    s = await serve(handler)
+    client = Http1Client(
+        Origin.parse(f"http://127.0.0.1:{s.port}"), ssl_context=None, max_connections=3, max_idle=1
+    )
+    out = await asyncio.gather(
+        *(client.request("GET", "/", headers={}, timeout=5) for _ in range(10))
+    )
+    assert [r.body for r in out] == [b"ok"] * 10
+    assert peak == 3
+    await asyncio.sleep(0.05)
+    assert open_now == 1, "the burst's other connections were closed"
+    await client.close()
