@@ -33,7 +33,7 @@ class _DriverArgument(argparse._StoreAction):
 
 
 def _version() -> str:
-    from drafast.app.version import drafast_version
+    from drafast.app.process import drafast_version
 
     return drafast_version()
 
