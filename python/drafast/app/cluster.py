@@ -12,8 +12,6 @@ from drafast.app.components import Component, Gate
 from drafast.app.settings import RunOptions
 from drafast.driver import AllocatedClaims, ClaimSource, ClaimStatusSink, NodeLabelSink
 from drafast.errors import ConfigError, DrafastError
-from drafast.publish import OwnerRef, SliceReconciler
-from drafast.publish.metrics import PublishMetrics
 from drafast.runtime.backoff import Backoff
 from drafast.runtime.metrics import Metrics
 from drafast.types import DriverName, DriverResources, NodeName
@@ -22,6 +20,7 @@ if TYPE_CHECKING:  # each backend's modules are imported only by a process that 
     from drafast.k8s.api import KubeAPI
     from drafast.k8s.dirstore import DirStore
     from drafast.k8s.settings import KubeSettings
+    from drafast.publish import OwnerRef, SliceReconciler
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +72,8 @@ class DirCluster:
         from drafast.k8s.dirports import DirAllocatedClaims, DirClaimStatus, DirNodeLabels
         from drafast.k8s.dirslices import DirSlices
         from drafast.k8s.dirstore import DirClaimSource, DirStore
+        from drafast.publish import OwnerRef, SliceReconciler
+        from drafast.publish.metrics import PublishMetrics
 
         self.store: DirStore = DirStore(root)
         self.claims: ClaimSource = DirClaimSource(self.store)
@@ -137,7 +138,7 @@ class KubeCluster:
         self.allocated_claims: AllocatedClaims = KubeAllocatedClaims(self.api, DriverName(driver))
         self._driver = driver
         self._node = node
-        self._publish_metrics = PublishMetrics(metrics)
+        self._metrics = metrics
         self._desired: DriverResources | None = None
         self._reconciler: SliceReconciler | None = None
 
@@ -172,6 +173,7 @@ class KubeCluster:
         if self._node is None:
             return None  # a controller: pools with no Node owner
         from drafast.k8s.nodes import node_uid
+        from drafast.publish import OwnerRef
 
         backoff = Backoff(0.5, 30.0)
         while True:
@@ -182,11 +184,14 @@ class KubeCluster:
                 await backoff.sleep()
 
     async def run(self) -> None:
+        # The reconciler's modules load here, after the kubelet registered the plugin.
         from drafast.k8s.slices import KubeSlices
+        from drafast.publish import SliceReconciler
+        from drafast.publish.metrics import PublishMetrics
 
         owner = await self._owner()
         self._reconciler = SliceReconciler(
-            KubeSlices(self.api), self._driver, owner, metrics=self._publish_metrics
+            KubeSlices(self.api), self._driver, owner, metrics=PublishMetrics(self._metrics)
         )
         if self._desired is not None:
             self._reconciler.set_desired(self._desired)

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from drafast.app import schema
+from drafast.app import schema, version
 from drafast.app.cluster import open_cluster
 from drafast.app.components import (
     Component,
@@ -28,7 +28,6 @@ from drafast.app.components import (
 from drafast.app.drivers import find_kind
 from drafast.app.lifecycle import running
 from drafast.app.settings import Role, RunOptions, driver_settings
-from drafast.app.version import drafast_version
 from drafast.cdi import ClaimSpecWriter
 from drafast.config import KubeletSettings, PluginSettings
 from drafast.driver import DriverContext, DriverKind, KubeletDriver, ResourceSource, Runnable
@@ -48,6 +47,10 @@ log = logging.getLogger(__name__)
 KUBELET_FIRST_SECONDS = 1.0
 """How long background cluster work waits for the kubelet's registration after the plugin
 serves (the kubelet's own GetInfo deadline)."""
+
+
+def drafast_version() -> str:
+    return version.drafast_version()
 
 
 class DriverProcess:
