@@ -6,35 +6,21 @@ from __future__ import annotations
 import logging
 import socket
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from drafast.app.components import Component, Gate
 from drafast.app.settings import RunOptions
 from drafast.driver import AllocatedClaims, ClaimSource, ClaimStatusSink, NodeLabelSink
 from drafast.errors import ConfigError, DrafastError
-from drafast.k8s import (
-    ApiMetrics,
-    ClaimStatusWriter,
-    DirAllocatedClaims,
-    DirClaimSource,
-    DirClaimStatus,
-    DirNodeLabels,
-    DirSlices,
-    DirStore,
-    KubeAllocatedClaims,
-    KubeAPI,
-    KubeClaimSource,
-    KubeSettings,
-    LeaseElector,
-    NodeLabels,
-    node_uid,
-)
-from drafast.k8s.slices import KubeSlices
-from drafast.publish import OwnerRef, SliceReconciler
-from drafast.publish.metrics import PublishMetrics
 from drafast.runtime.backoff import Backoff
 from drafast.runtime.metrics import Metrics
 from drafast.types import DriverName, DriverResources, NodeName
+
+if TYPE_CHECKING:  # each backend's modules are imported only by a process that uses it
+    from drafast.k8s.api import KubeAPI
+    from drafast.k8s.dirstore import DirStore
+    from drafast.k8s.settings import KubeSettings
+    from drafast.publish import OwnerRef, SliceReconciler
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +69,13 @@ class DirCluster:
     no API server to catch up later, and readers of the directory expect the files."""
 
     def __init__(self, root: Path, driver: str, node: NodeName | None, metrics: Metrics) -> None:
-        self.store = DirStore(root)
+        from drafast.k8s.dirports import DirAllocatedClaims, DirClaimStatus, DirNodeLabels
+        from drafast.k8s.dirslices import DirSlices
+        from drafast.k8s.dirstore import DirClaimSource, DirStore
+        from drafast.publish import OwnerRef, SliceReconciler
+        from drafast.publish.metrics import PublishMetrics
+
+        self.store: DirStore = DirStore(root)
         self.claims: ClaimSource = DirClaimSource(self.store)
         self.claim_status: ClaimStatusSink = DirClaimStatus(self.store, DriverName(driver))
         self.node_labels: NodeLabelSink | None = (
@@ -128,7 +120,16 @@ class KubeCluster:
     def __init__(
         self, settings: KubeSettings, driver: str, node: NodeName | None, metrics: Metrics
     ):
-        self.api = KubeAPI(settings, metrics=ApiMetrics(metrics))
+        from drafast.k8s import (
+            ClaimStatusWriter,
+            KubeAllocatedClaims,
+            KubeAPI,
+            KubeClaimSource,
+            NodeLabels,
+        )
+        from drafast.k8s.metrics import ApiMetrics
+
+        self.api: KubeAPI = KubeAPI(settings, metrics=ApiMetrics(metrics))
         self.claims: ClaimSource = KubeClaimSource(self.api)
         self.claim_status: ClaimStatusSink = ClaimStatusWriter(self.api, DriverName(driver))
         self.node_labels: NodeLabelSink | None = (
@@ -137,7 +138,7 @@ class KubeCluster:
         self.allocated_claims: AllocatedClaims = KubeAllocatedClaims(self.api, DriverName(driver))
         self._driver = driver
         self._node = node
-        self._publish_metrics = PublishMetrics(metrics)
+        self._metrics = metrics
         self._desired: DriverResources | None = None
         self._reconciler: SliceReconciler | None = None
 
@@ -154,6 +155,8 @@ class KubeCluster:
     def leader_election(self, opts: RunOptions) -> list[Component]:
         """A Lease named after the driver in ``--lease-namespace``: start waits until this
         replica leads; losing the Lease fails the task group, so every writer stops."""
+        from drafast.k8s.lease import LeaseElector
+
         identity = opts.lease_identity or socket.gethostname()
         elector = LeaseElector(
             self.api,
@@ -169,6 +172,9 @@ class KubeCluster:
     async def _owner(self) -> OwnerRef | None:
         if self._node is None:
             return None  # a controller: pools with no Node owner
+        from drafast.k8s.nodes import node_uid
+        from drafast.publish import OwnerRef
+
         backoff = Backoff(0.5, 30.0)
         while True:
             try:
@@ -178,9 +184,14 @@ class KubeCluster:
                 await backoff.sleep()
 
     async def run(self) -> None:
+        # The reconciler's modules load here, after the kubelet registered the plugin.
+        from drafast.k8s.slices import KubeSlices
+        from drafast.publish import SliceReconciler
+        from drafast.publish.metrics import PublishMetrics
+
         owner = await self._owner()
         self._reconciler = SliceReconciler(
-            KubeSlices(self.api), self._driver, owner, metrics=self._publish_metrics
+            KubeSlices(self.api), self._driver, owner, metrics=PublishMetrics(self._metrics)
         )
         if self._desired is not None:
             self._reconciler.set_desired(self._desired)
@@ -202,6 +213,8 @@ def open_cluster(
     if spec.startswith("dir:"):
         return DirCluster(Path(spec[4:]).absolute(), driver, node, metrics)
     if spec == "kube":
+        from drafast.k8s.settings import KubeSettings
+
         settings = KubeSettings(kubeconfig=kubeconfig, context=context)
         return KubeCluster(settings, driver, node, metrics)
     raise ConfigError(f"--cluster {spec!r}: expected 'kube' or 'dir:PATH'")

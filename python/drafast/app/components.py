@@ -12,7 +12,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from drafast.app.ops import OpsServer
 from drafast.cdi import ClaimSpecWriter
 from drafast.driver import HealthSource, PushingSource, ResourceSource, Runnable
 from drafast.errors import DrafastError
@@ -22,6 +21,7 @@ from drafast.types import DeviceHealth, DriverResources, Health
 
 if TYPE_CHECKING:  # the cluster backends build components themselves (the Lease gate)
     from drafast.app.cluster import Cluster
+    from drafast.app.ops import OpsServer
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,10 @@ class Publisher:
         self.cluster = cluster
         self.resync_seconds = resync_seconds
         self.resources: DriverResources | None = None
+        self.after: Callable[[], Awaitable[object]] | None = None
+        """The background work waits for this (a node: until the kubelet plugin serves and is
+        registered). Its first round (credentials, TLS handshake, the slice list and writes)
+        would otherwise compete with the plugin's start for the GIL."""
 
     async def publish(self, resources: DriverResources | None = None) -> None:
         """Discover (unless given) and hand over; errors are logged, the next round retries."""
@@ -78,6 +82,8 @@ class Publisher:
         await self.publish()
 
     async def run(self) -> None:
+        if self.after is not None:
+            await self.after()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.cluster.run(), name="cluster-sync")
             tg.create_task(self._resync(), name="slice-resync")
@@ -175,6 +181,8 @@ class KubeletPlugin:
         self.server = server
         self.cdi = cdi
         self.grace_seconds = grace_seconds
+        self.serving = asyncio.Event()
+        """Set once the DRA and registration servers accept calls."""
 
     async def start(self) -> None:
         await self.core.restore()  # a checkpoint it cannot read stops the start, naming it
@@ -188,6 +196,7 @@ class KubeletPlugin:
         except BaseException:
             await self.server.stop(0)  # no socket left behind by a failed start
             raise
+        self.serving.set()
 
     async def stop(self) -> None:
         try:

@@ -7,16 +7,42 @@ Adding a built-in driver is one line in :data:`BUILTIN`.
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import entry_points
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from drafast.driver import DriverKind
-from drafast.drivers import file, nx
 from drafast.errors import ConfigError
 
 ENTRY_POINT_GROUP = "drafast.drivers"
 
-BUILTIN: dict[str, DriverKind[Any]] = {k.name: k for k in (file.KIND, nx.KIND)}
+
+class _Builtins(Mapping[str, DriverKind[Any]]):
+    """Built-in kinds by name, each imported on first use: ``drafast run file`` never loads
+    the other drivers."""
+
+    def __init__(self, modules: Mapping[str, str]) -> None:
+        self._modules = dict(modules)
+
+    def __getitem__(self, name: str) -> DriverKind[Any]:
+        kind: DriverKind[Any] = importlib.import_module(self._modules[name]).KIND
+        return kind
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+
+BUILTIN: Mapping[str, DriverKind[Any]] = _Builtins(
+    {"file": "drafast.drivers.file", "nx": "drafast.drivers.nx"}
+)
+
+
+def entry_points(**select: str) -> Any:
+    from importlib.metadata import entry_points as scan  # ~30 ms: only when a name is not built in
+
+    return scan(**select)
 
 
 def known_names() -> list[str]:

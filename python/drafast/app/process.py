@@ -7,14 +7,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from drafast.app import schema
+from drafast.app import schema, version
 from drafast.app.cluster import open_cluster
 from drafast.app.components import (
     Component,
@@ -26,7 +27,6 @@ from drafast.app.components import (
 )
 from drafast.app.drivers import find_kind
 from drafast.app.lifecycle import running
-from drafast.app.ops import OpsServer, Probes, socket_liveness
 from drafast.app.settings import Role, RunOptions, driver_settings
 from drafast.cdi import ClaimSpecWriter
 from drafast.config import KubeletSettings, PluginSettings
@@ -39,14 +39,18 @@ from drafast.runtime.metrics import Metrics
 from drafast.state import ClaimStore
 from drafast.types import DriverName, NodeName
 
+if TYPE_CHECKING:  # the ops server (prometheus exposition, http) only with --bind-address
+    from drafast.app.ops import OpsServer
+
 log = logging.getLogger(__name__)
+
+KUBELET_FIRST_SECONDS = 1.0
+"""How long background cluster work waits for the kubelet's registration after the plugin
+serves (the kubelet's own GetInfo deadline)."""
 
 
 def drafast_version() -> str:
-    try:
-        return version("drafast")
-    except PackageNotFoundError:
-        return "unknown"
+    return version.drafast_version()
 
 
 class DriverProcess:
@@ -140,6 +144,8 @@ class DriverProcess:
         )
         parts: list[Component] = []
         if opts.bind_address:
+            from drafast.app.ops import OpsServer, Probes, socket_liveness
+
             live = socket_liveness(self.server.paths.registration, self.server.paths.dra)
             self.ops = OpsServer(opts.bind_address, Probes(live, self._node_ready), self.metrics)
             parts.append(OpsComponent(self.ops))
@@ -156,8 +162,21 @@ class DriverProcess:
         )
         if isinstance(self.driver, Runnable):
             parts.append(DriverLoop(self.driver))
-        parts.append(KubeletPlugin(self.core, self.server, self.cdi, opts.grace_seconds))
+        plugin = KubeletPlugin(self.core, self.server, self.cdi, opts.grace_seconds)
+        if self.publisher is not None:
+            self.publisher.after = functools.partial(self._kubelet_first, plugin)
+        parts.append(plugin)
         return parts
+
+    async def _kubelet_first(self, plugin: KubeletPlugin) -> None:
+        """The kubelet first, then the API server: background cluster work waits until the
+        plugin serves and the kubelet has registered it (or a second has passed), so its GetInfo
+        and Notify do not queue for the GIL behind the API client's imports and TLS setup."""
+        await plugin.serving.wait()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                self.server.registration.registered_event.wait(), KUBELET_FIRST_SECONDS
+            )
 
     async def _node_ready(self) -> str | None:
         if not self.server.registration.registered:
@@ -172,6 +191,8 @@ class DriverProcess:
         opts = self.opts
         parts: list[Component] = []
         if opts.bind_address:
+            from drafast.app.ops import OpsServer, Probes
+
             self.ops = OpsServer(
                 opts.bind_address, Probes(_always_live, self._controller_ready), self.metrics
             )

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from drafast.app import schema
 from drafast.app.address import parse_bind_address
 from drafast.config import (
@@ -205,6 +203,8 @@ def validate_driver_name(name: str) -> str:
 def load_file(path: str | None) -> dict[str, Any]:
     if not path:
         return {}
+    import yaml  # only with --config
+
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except OSError as err:

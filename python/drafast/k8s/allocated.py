@@ -22,7 +22,6 @@ from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from drafast.errors import ClaimError
-from drafast.k8s.api import KubeAPI
 from drafast.k8s.errors import ApiError, GoneError
 from drafast.k8s.paths import RESOURCE_V1
 from drafast.resourceapi.claim import allocated_to, claim_ref, resolve_claim
@@ -31,6 +30,7 @@ from drafast.types import JSON, Claim, DriverName
 
 if TYPE_CHECKING:
     from drafast.driver import AllocatedClaims
+    from drafast.k8s.api import KubeAPI  # annotations only: dir: runs never load it
 
 log = logging.getLogger(__name__)
 

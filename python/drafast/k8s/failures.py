@@ -6,16 +6,19 @@ decides what it means and :meth:`Failure.error` turns it into the :class:`ApiErr
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import aiohttp
 import orjson
 
 from drafast.errors import DrafastError
 from drafast.k8s.errors import ApiError, ApiRequestError, api_error
+from drafast.k8s.http1 import ConnectError, InvalidURL, TLSError
 from drafast.k8s.paths import ObjectRef
 from drafast.k8s.retry import parse_retry_after
 from drafast.types import JSON
+
+if TYPE_CHECKING:
+    from drafast.k8s.http1 import Response
 
 ALWAYS_RETRIED: Final = frozenset({429, 503})
 """The server refused the request: safe to repeat for every verb."""
@@ -80,7 +83,7 @@ def decode_body(raw: bytes) -> JSON:
     return obj
 
 
-def status_failure(resp: aiohttp.ClientResponse, raw: bytes, *, idempotent: bool) -> Failure:
+def status_failure(resp: Response, raw: bytes, *, idempotent: bool) -> Failure:
     """A failure from an error response; the API server's ``Status`` says reason and message."""
     reason, message = resp.reason or "", raw[:512].decode("utf-8", "replace").strip()
     try:
@@ -92,15 +95,15 @@ def status_failure(resp: aiohttp.ClientResponse, raw: bytes, *, idempotent: bool
         message = str(status_obj.get("message") or message)
     code = resp.status
     retryable = code in ALWAYS_RETRIED or (code >= 500 and idempotent)
-    retry_after = parse_retry_after(resp.headers.get("Retry-After")) if retryable else None
+    retry_after = parse_retry_after(resp.headers.get("retry-after")) if retryable else None
     return Failure(code, reason, message, retryable=retryable, retry_after=retry_after)
 
 
 def transport_failure(err: BaseException, *, idempotent: bool) -> Failure:
     reason = type(err).__name__
     message = str(err) or ("timed out" if isinstance(err, TimeoutError) else reason)
-    if isinstance(err, aiohttp.ClientSSLError | aiohttp.InvalidURL):
+    if isinstance(err, TLSError | InvalidURL):
         return Failure(None, reason, message, retryable=False, permanent=True)
     # A failed connect sent nothing: safe to repeat whatever the verb.
-    retryable = idempotent or isinstance(err, aiohttp.ClientConnectorError)
+    retryable = idempotent or isinstance(err, ConnectError)
     return Failure(None, reason, message, retryable=retryable)

@@ -6,13 +6,13 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from drafast.k8s.api import KubeAPI
 from drafast.k8s.errors import ConflictError
 from drafast.k8s.paths import node_path
 from drafast.types import JSON, NodeName
 
 if TYPE_CHECKING:
     from drafast.driver import NodeLabelSink
+    from drafast.k8s.api import KubeAPI  # annotations only: dir: runs never load it
 
 log = logging.getLogger(__name__)
 

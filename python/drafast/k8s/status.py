@@ -18,13 +18,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from drafast.errors import ClaimError, ClaimNotFoundError
-from drafast.k8s.api import KubeAPI
 from drafast.k8s.errors import ConflictError, NotFoundError
 from drafast.k8s.paths import claim_path
 from drafast.types import JSON, ClaimRef, DeviceKey, DeviceStatus, DriverName, NetworkData
 
 if TYPE_CHECKING:
     from drafast.driver import ClaimStatusSink
+    from drafast.k8s.api import KubeAPI  # annotations only: dir: runs never load it
 
 log = logging.getLogger(__name__)
 

@@ -201,3 +201,61 @@ async def test_in_cluster_token_rotation_is_picked_up_after_a_401(
         "bearer one",
         "bearer two",
     ]
+
+
+async def test_in_cluster_service_account_is_read_without_the_client(
+    pki: PKI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plain in-cluster case is read by drafast itself (the official client's import costs
+    a plugin ~19 MiB); same header, same rotation after a 401."""
+    from drafast.k8s import credentials
+
+    (tmp_path / "token").write_text("one")
+    (tmp_path / "ca.crt").write_bytes(pki.ca.read_bytes())
+    monkeypatch.setattr(credentials, "SERVICE_ACCOUNT_DIR", tmp_path)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(pki.server_cert, pki.server_key)
+    async with FakeAPIServer(ssl_context=ctx) as server:
+        server.add(NODES, {"metadata": {"name": "n1"}})
+        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        monkeypatch.setenv("KUBERNETES_SERVICE_PORT", server.url.rsplit(":", 1)[1])
+        creds = credentials.Credentials(None)
+        async with KubeAPI(KubeSettings(kubeconfig=None), credentials=creds) as api:
+            await api.get(f"{NODES}/n1")
+            assert creds._config is None, "the official loader was used"
+            (tmp_path / "token").write_text("two")
+            server.fail("GET", f"{NODES}/n1", 401, reason="Unauthorized")
+            await api.get(f"{NODES}/n1")
+    assert [r.headers["Authorization"] for r in server.requests] == [
+        "bearer one",
+        "bearer one",
+        "bearer two",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("user", "fast"),
+    [
+        ({"token": "t"}, True),
+        ({"tokenFile": "tok"}, True),
+        ({"exec": {"command": "true", "apiVersion": "client.authentication.k8s.io/v1"}}, False),
+        ({"username": "u", "password": "p"}, False),
+    ],
+)
+def test_static_kubeconfigs_are_read_without_the_client(
+    tmp_path: Path, user: dict[str, object], fast: bool
+) -> None:
+    from drafast.k8s import credentials
+
+    (tmp_path / "tok").write_text("from-file")
+    server = FakeAPIServer()
+    server.url = "http://127.0.0.1:1"
+    kc = server.kubeconfig(tmp_path / "kc", token=None, user=user)
+    creds = credentials.Credentials(kc)
+    endpoint = creds.load()
+    assert endpoint.host == "http://127.0.0.1:1"
+    assert (creds._config is None) is fast
+    if "token" in user:
+        assert creds.authorization() == "Bearer t"
+    elif "tokenFile" in user:
+        assert creds.authorization() == "Bearer from-file"
