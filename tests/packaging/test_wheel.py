@@ -5,7 +5,6 @@ test and benchmark through ``drafast.testing``), and the sdist building from sou
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -16,26 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from image_build import ROOT, run
 
 pytestmark = pytest.mark.packaging
-ROOT = Path(__file__).resolve().parents[2]
 EMBED = ROOT / "deploy" / "examples" / "embed"
-
-
-def run(*argv: str | Path, cwd: Path | None = None, timeout: float = 900) -> str:
-    """Run a build or install step, printing what it is (they take a while)."""
-    print(f"==> {' '.join(str(a) for a in argv)}", flush=True)
-    out = subprocess.run(
-        [str(a) for a in argv],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        env={k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")},
-    )
-    assert out.returncode == 0, f"{argv} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
-    return out.stdout
 
 
 @pytest.fixture(scope="module")
