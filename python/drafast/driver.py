@@ -139,17 +139,43 @@ class Runnable(Protocol):
 class ContainerHooks(Protocol):
     """Optional: container lifecycle hooks from the runtime (NRI), in runtime-neutral types.
 
-    Called one at a time (the NRI edge serializes them). ``create`` may adjust the new container
-    and update others (e.g. shrink a shared cpuset); errors fail that container's creation.
+    Contract (kept by the NRI edge, ``drafast.nri``):
+
+    * Calls come one at a time, in the runtime's order, and never overlap each other; they may
+      interleave with ``prepare``/``unprepare`` (one event loop), so driver state is changed in
+      short synchronous sections.
+    * Every ``ContainerUpdate`` returned rides on the reply to the runtime's own request, which
+      the runtime applies itself; the edge never sends an unsolicited update
+      (``UpdateContainers`` can deadlock containerd with NRI < 0.12.1).
+    * A :class:`drafast.errors.DrafastError` from ``create`` or ``update`` fails that container's
+      creation or resource update with the error's message; from the other hooks it is logged.
+    * Never return an update or adjustment with an empty cpuset: the runtime reads ``""`` as
+      "unchanged", which would leave a container on CPUs it must not use.
     """
 
     async def synchronize(self, containers: Sequence[ContainerRef]) -> Sequence[ContainerUpdate]:
-        """Every existing container when the plugin (re)connects; updates to bring them in line."""
+        """Every existing container when the plugin (re)connects to the runtime: rebuild state
+        from them and return the updates that bring each one in line (drift correction)."""
         ...
 
-    async def create(self, container: ContainerRef) -> ContainerAdjustment: ...
+    async def create(self, container: ContainerRef) -> ContainerAdjustment:
+        """A container is being created: its own adjustment, plus updates of *other* containers
+        (the runtime applies those before it creates this one)."""
+        ...
 
-    async def removed(self, container: ContainerRef) -> Sequence[ContainerUpdate]: ...
+    async def update(self, container: ContainerRef) -> Sequence[ContainerUpdate]:
+        """The kubelet changes a container's resources: return updates (the container's own
+        included, to keep its cpuset), or nothing to leave the request as it is."""
+        ...
+
+    async def stopped(self, container: ContainerRef) -> Sequence[ContainerUpdate]:
+        """A container stopped or exited: updates of other containers (applied after the stop),
+        e.g. to widen the shared pool with the CPUs it no longer uses."""
+        ...
+
+    async def removed(self, container: ContainerRef) -> None:
+        """A container was removed (a notification: the runtime takes no updates here)."""
+        ...
 
 
 # --------------------------------------------------------------------------- ports

@@ -51,3 +51,22 @@ class SocketError(PermanentError):
 
 class DriverStateError(PermanentError):
     """A prepared claim's driver state (from the checkpoint) cannot be read by this version."""
+
+
+class CpuListError(ConfigError):
+    """A CPU list in the kernel's cpulist form (``0-3,8``) is malformed."""
+
+
+class CpuAllocationError(DeviceError):
+    """The CPUs a claim asks for cannot be given: too few free, a core would be split under
+    whole-cores-only, or an explicit cpuset overlaps reserved, offline or taken CPUs."""
+
+
+class TopologyError(DeviceError):
+    """The host's CPU topology (sysfs under the host root) is missing or malformed; the message
+    names the file."""
+
+
+class NriError(RecoverableError):
+    """The NRI connection to the container runtime failed or the runtime broke the protocol;
+    the plugin reconnects."""
