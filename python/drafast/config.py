@@ -35,6 +35,8 @@ class SettingInfo:
     metavar: str | None = None
     check: Callable[[Any], str | None] | None = None
     """Returns why the value is invalid (None: fine), e.g. ``"must be more than 0"``."""
+    file_key: str | None = None
+    """Another spelling the config file may use (a peer driver's key, e.g. ``reservedCPUs``)."""
 
 
 def setting(
@@ -45,12 +47,15 @@ def setting(
     help: str,
     metavar: str | None = None,
     check: Callable[[Any], str | None] | None = None,
+    file_key: str | None = None,
 ) -> Any:
     """A dataclass field that is a user-facing setting; ``drafast.app`` derives the argparse
     option, the environment variable and the YAML key from it, and converts and checks values
     once. The field's type annotation (``bool``, ``int``, ``float``, ``str``, ``Path``, a
     ``StrEnum``, or ``X | None``) decides the conversion."""
-    info = SettingInfo(flag=flag, env=env, help=help, metavar=metavar, check=check)
+    info = SettingInfo(
+        flag=flag, env=env, help=help, metavar=metavar, check=check, file_key=file_key
+    )
     return dataclasses.field(default=default, metadata={SETTING: info})
 
 

@@ -22,6 +22,7 @@ from drafast.types import DeviceHealth, DriverResources, Health
 if TYPE_CHECKING:  # the cluster backends build components themselves (the Lease gate)
     from drafast.app.cluster import Cluster
     from drafast.app.ops import OpsServer
+    from drafast.nri import NriPlugin
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +204,29 @@ class KubeletPlugin:
             await self.server.stop(self.grace_seconds)
         finally:
             await self.core.drain()
+
+
+class RuntimePlugin:
+    """The runtime-facing part of a driver with container hooks: an NRI plugin that connects
+    once the kubelet plugin serves (claims restored from the checkpoint first, so the runtime's
+    first Synchronize meets the full state) and reconnects by itself. The kubelet side keeps
+    serving while the runtime is away; ``/readyz`` says why it is not ready."""
+
+    name = "nri-plugin"
+
+    def __init__(self, plugin: NriPlugin, after: Callable[[], Awaitable[object]]) -> None:
+        self.plugin = plugin
+        self.after = after
+
+    async def start(self) -> None:
+        return None
+
+    async def run(self) -> None:
+        await self.after()
+        await self.plugin.run()
+
+    async def stop(self) -> None:
+        return None
 
 
 class Gate:

@@ -35,7 +35,7 @@ class _Builtins(Mapping[str, DriverKind[Any]]):
 
 
 BUILTIN: Mapping[str, DriverKind[Any]] = _Builtins(
-    {"file": "drafast.drivers.file", "nx": "drafast.drivers.nx"}
+    {"file": "drafast.drivers.file", "nx": "drafast.drivers.nx", "cpu": "drafast.drivers.cpu"}
 )
 
 

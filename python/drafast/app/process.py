@@ -24,13 +24,21 @@ from drafast.app.components import (
     KubeletPlugin,
     OpsComponent,
     Publisher,
+    RuntimePlugin,
 )
 from drafast.app.drivers import find_kind
 from drafast.app.lifecycle import running
 from drafast.app.settings import Role, RunOptions, driver_settings
 from drafast.cdi import ClaimSpecWriter
 from drafast.config import KubeletSettings, PluginSettings
-from drafast.driver import DriverContext, DriverKind, KubeletDriver, ResourceSource, Runnable
+from drafast.driver import (
+    ContainerHooks,
+    DriverContext,
+    DriverKind,
+    KubeletDriver,
+    ResourceSource,
+    Runnable,
+)
 from drafast.errors import ConfigError
 from drafast.kubelet import KubeletServer
 from drafast.plugin import HealthBoard, PluginCore
@@ -45,6 +53,9 @@ if TYPE_CHECKING:  # the ops server (prometheus exposition, http) only with --bi
 log = logging.getLogger(__name__)
 
 KUBELET_FIRST_SECONDS = 1.0
+NRI_INDEX = "00"
+"""The NRI plugin index (the peer's): plugins are called in index order, first claim on a
+container's cpuset wins."""
 """How long background cluster work waits for the kubelet's registration after the plugin
 serves (the kubelet's own GetInfo deadline)."""
 
@@ -166,6 +177,15 @@ class DriverProcess:
         if self.publisher is not None:
             self.publisher.after = functools.partial(self._kubelet_first, plugin)
         parts.append(plugin)
+        self.runtime: RuntimePlugin | None = None
+        if isinstance(self.driver, ContainerHooks) and opts.nri_socket:
+            from drafast.nri import NriPlugin  # only drivers with container hooks speak NRI
+
+            nri = NriPlugin(
+                Path(opts.nri_socket), name=opts.driver_name, index=NRI_INDEX, hooks=self.driver
+            )
+            self.runtime = RuntimePlugin(nri, plugin.serving.wait)
+            parts.append(self.runtime)
         return parts
 
     async def _kubelet_first(self, plugin: KubeletPlugin) -> None:
@@ -181,6 +201,8 @@ class DriverProcess:
     async def _node_ready(self) -> str | None:
         if not self.server.registration.registered:
             return "not registered with the kubelet yet"
+        if self.runtime is not None and not (status := self.runtime.plugin.status).synchronized:
+            return f"NRI: {status.reason or 'not synchronized with the runtime yet'}"
         if not self.cluster.published:
             return "ResourceSlices not published yet"
         return None

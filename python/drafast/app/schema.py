@@ -199,6 +199,11 @@ def file_keys(cls: type) -> set[str]:
     return {s.key for s in settings_of(cls)}
 
 
+def file_aliases(cls: type) -> dict[str, str]:
+    """A peer's spelling of a config-file key -> ours (``reservedCPUs`` -> ``reserved_cpus``)."""
+    return {s.info.file_key: s.key for s in settings_of(cls) if s.info.file_key}
+
+
 def command_line(cls: type, values: Mapping[str, Any]) -> list[str]:
     """The flags that set ``values`` (by key): what harnesses put on a command line."""
     known = {s.key: s for s in settings_of(cls)}

@@ -63,6 +63,10 @@ def _bind_problem(value: str) -> str | None:
     return None
 
 
+NRI_SOCKET = "/var/run/nri/nri.sock"
+"""containerd's default (``[plugins."io.containerd.nri.v1.nri"] socket_path``)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunOptions:
     """Everything ``drafast run <driver>`` needs, resolved and validated."""
@@ -78,7 +82,13 @@ class RunOptions:
     driver_name: str = setting(
         "", flag="--driver-name", env="DRIVER_NAME", help="DRA driver name (default: the driver's)"
     )
-    node_name: str = setting("", flag="--node-name", env="NODE_NAME", help="this node's name")
+    node_name: str = setting(
+        "",
+        flag="--node-name",
+        env="NODE_NAME",
+        help="this node's name",
+        file_key="hostnameOverride",
+    )
     plugin_dir: Path | None = setting(
         None,
         flag="--plugin-dir",
@@ -147,6 +157,14 @@ class RunOptions:
         env="BIND_ADDRESS",
         help="host:port or unix:/path of /livez, /readyz and /metrics ('' = off)",
         check=_bind_problem,
+        file_key="bindAddress",
+    )
+    nri_socket: str = setting(
+        NRI_SOCKET,
+        flag="--nri-socket",
+        env="NRI_SOCKET",
+        metavar="PATH",
+        help="the runtime's NRI socket, for drivers with container hooks (cpu) ('' = no NRI)",
     )
     lease_namespace: str = setting(
         "default",
@@ -216,10 +234,32 @@ def load_file(path: str | None) -> dict[str, Any]:
     return {str(k).replace("-", "_"): v for k, v in data.items()}
 
 
+PEER_CONFIG_VERSION = "v1alpha1"
+"""A config file may say ``apiVersion: v1alpha1``: the schema of kubernetes-sigs/dra-driver-cpu,
+whose files the cpu driver reads as they are."""
+
+
+def peer_file_keys(file: dict[str, Any], path: str | None, kind: DriverKind[Any]) -> dict[str, Any]:
+    """The file with a peer's keys renamed to ours (both spellings of one key: an error)."""
+    version = file.pop("apiVersion", PEER_CONFIG_VERSION)
+    if version != PEER_CONFIG_VERSION:
+        raise ConfigError(
+            f"config file {path}: apiVersion {version!r}: only {PEER_CONFIG_VERSION} is read"
+        )
+    aliases = schema.file_aliases(RunOptions) | schema.file_aliases(kind.settings)
+    out = {}
+    for key, value in file.items():
+        ours = aliases.get(key, key)
+        if ours in out:
+            raise ConfigError(f"config file {path}: {key} and {ours} set the same setting")
+        out[ours] = value
+    return out
+
+
 def resolve(args: argparse.Namespace, env: Mapping[str, str], kind: DriverKind[Any]) -> RunOptions:
     """Flags (``args``), env and the ``--config`` file -> checked :class:`RunOptions`."""
     path = getattr(args, "config", None) or env.get("DRAFAST_CONFIG") or None
-    file = load_file(path)
+    file = peer_file_keys(load_file(path), path, kind)
     unknown = sorted(set(file) - schema.file_keys(RunOptions) - schema.file_keys(kind.settings))
     if unknown:
         raise ConfigError(f"config file {path}: unknown settings {', '.join(unknown)}")
