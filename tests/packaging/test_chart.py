@@ -44,7 +44,9 @@ def of_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [d for d in docs if d["kind"] == kind]
 
 
-@pytest.mark.parametrize("sets", [[], ["drivers.nx.enabled=true", "podMonitor.enabled=true"]])
+@pytest.mark.parametrize(
+    "sets", [[], ["drivers.nx.enabled=true", "drivers.cpu.enabled=true", "podMonitor.enabled=true"]]
+)
 def test_lint(sets: list[str]) -> None:
     argv = ["lint", str(CHART), "--strict"]
     for s in sets:
@@ -67,7 +69,7 @@ def test_one_daemonset_per_enabled_node_driver() -> None:
 def test_settings_use_drafasts_own_names() -> None:
     """Every env var the chart sets is one of drafast's settings (or Kubernetes' own), and every
     key of a driver's settings file is one of that driver's settings."""
-    docs = render("drivers.nx.enabled=true", "apiServer.host=10.0.0.1")
+    docs = render("drivers.nx.enabled=true", "drivers.cpu.enabled=true", "apiServer.host=10.0.0.1")
     common = set(schema.env_names(RunOptions))
     for ds in of_kind(docs, "DaemonSet"):
         key = ds["metadata"]["name"].removeprefix("rel-")
@@ -211,7 +213,7 @@ def test_drafast_accepts_what_the_chart_renders(tmp_path: Path) -> None:
 
     from drafast.app.settings import driver_settings, resolve
 
-    docs = render("drivers.nx.enabled=true")
+    docs = render("drivers.nx.enabled=true", "drivers.cpu.enabled=true")
     for ds in of_kind(docs, "DaemonSet"):
         key = ds["metadata"]["name"].removeprefix("rel-")
         [container] = ds["spec"]["template"]["spec"]["containers"]
@@ -225,3 +227,24 @@ def test_drafast_accepts_what_the_chart_renders(tmp_path: Path) -> None:
         assert str(opts.plugin_dir) == env["PLUGIN_DIR"] and opts.cluster == "kube"
         if key == "nx":  # (the file driver's resource dir exists only on a node)
             assert driver_settings(opts, kind).sharing == "exclusive"
+        if key == "cpu":
+            assert opts.nri_socket == "/var/run/nri/nri.sock"
+            assert driver_settings(opts, kind).group_by == "numanode"
+
+
+def test_the_cpu_driver_mounts_the_runtimes_nri_directory() -> None:
+    docs = render("drivers.file.enabled=false", "drivers.cpu.enabled=true")
+    [ds] = of_kind(docs, "DaemonSet")
+    spec = ds["spec"]["template"]["spec"]
+    [c] = spec["containers"]
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["NRI_SOCKET"] == "/var/run/nri/nri.sock"
+    [vol] = [v for v in spec["volumes"] if v["name"] == "nri-dir"]
+    # the runtime recreates the socket at each start: the directory is mounted, not the socket
+    assert vol["hostPath"] == {"path": "/var/run/nri", "type": "DirectoryOrCreate"}
+    assert {"name": "nri-dir", "mountPath": "/var/run/nri"} in c["volumeMounts"]
+    [cls] = of_kind(docs, "DeviceClass")
+    assert cls["metadata"]["name"] == "cpu.drafast.dev"
+    off = render("drivers.file.enabled=false", "drivers.cpu.enabled=true", "drivers.cpu.nriSocket=")
+    [ds] = of_kind(off, "DaemonSet")
+    assert not [v for v in ds["spec"]["template"]["spec"]["volumes"] if v["name"] == "nri-dir"]

@@ -223,6 +223,11 @@ class Node:
         return self.workdir / "cdi"
 
     @property
+    def nri_socket(self) -> Path:
+        """containerd's NRI socket (NRI is enabled on this node)."""
+        return self.workdir / "nri" / "nri.sock"
+
+    @property
     def logs_dir(self) -> Path:
         return self.workdir / "logs"
 
@@ -303,6 +308,14 @@ class Node:
         comp.start()
         self._wait_kubelet(comp, timeout, newer_than=before)
 
+    def restart_containerd(self, timeout: float = 60.0) -> None:
+        """Stop containerd (containers keep running under their shims) and start it again; it
+        recreates its NRI socket, so NRI plugins must reconnect."""
+        comp = self._components["containerd"]
+        comp.stop(timeout=15)
+        comp.start()
+        self._wait_containerd(comp, timeout)
+
     def stop(self) -> None:
         """Tear everything down (idempotent); raise :class:`NodeError` if something stayed."""
         problems = cleanup_host(self._state)
@@ -361,6 +374,10 @@ class Node:
             env=env,
         )
         comp.start()
+        self._wait_containerd(comp, timeout)
+
+    def _wait_containerd(self, comp: Component, timeout: float) -> None:
+        bins = self.node_bin_dir / "bin"
         deadline = time.monotonic() + timeout
         while True:
             if not comp.running():
