@@ -308,6 +308,7 @@ def offline_options(
         health_poll_seconds=3600.0,
         grace_seconds=2.0,
         bind_address="127.0.0.1:0",
+        nri_socket="",  # no runtime here; a test gives the NRI stand-in's socket
         driver_options={"resource_dir": str(root / "files")},
     )
     opts = replace(opts, **overrides)

@@ -122,7 +122,7 @@ def _individual(
         attributes: dict[str, AttributeValue] = {
             f"{driver}/cpuID": cpu_id,
             f"{driver}/coreID": cpu.core,
-            f"{driver}/coreType": cpu.core_type,
+            f"{driver}/coreType": str(cpu.core_type),
             NUMA_NODE: cpu.numa,
             f"{driver}/socketID": cpu.socket,
             f"{driver}/smtEnabled": topo.smt_enabled,
