@@ -59,6 +59,8 @@ class SysfsSpec:
     offline: str = ""
     #: smt/control content; "auto": "on" with SMT, else "notsupported"; None: no such file
     smt_control: str | None = "auto"
+    #: False: a kernel without NUMA (no devices/system/node, no cpuN/nodeX links)
+    numa_dirs: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,8 +216,6 @@ def write_sysfs(host_root: Path, spec: SysfsSpec) -> Path:
         live = [cpu for cpu in core.threads if cpu not in offline]
         for cpu in core.threads:
             base = f"{cpu_dir}/cpu{cpu}"
-            tree.links[f"{base}/node{core.numa}"] = f"../../node/node{core.numa}"
-            tree.links[f"devices/system/node/node{core.numa}/cpu{cpu}"] = f"../../cpu/cpu{cpu}"
             tree.files[f"{base}/online"] = "0" if cpu in offline else "1"
             if cpu in offline:
                 continue
@@ -230,13 +230,27 @@ def write_sysfs(host_root: Path, spec: SysfsSpec) -> Path:
                 l3=l3[core_index],
                 offline=offline,
             )
+    if spec.numa_dirs:
+        _write_nodes(tree, spec, cores, nodes)
+    tree.write()
+    return host_root
+
+
+def _write_nodes(
+    tree: _Tree, spec: SysfsSpec, cores: list[_Core], nodes: dict[int, list[int]]
+) -> None:
+    """devices/system/node/nodeX (cpulist, cpuN links) and each cpuN/nodeX link back."""
+    for core in cores:
+        for cpu in core.threads:
+            tree.links[f"devices/system/cpu/cpu{cpu}/node{core.numa}"] = (
+                f"../../node/node{core.numa}"
+            )
+            tree.links[f"devices/system/node/node{core.numa}/cpu{cpu}"] = f"../../cpu/cpu{cpu}"
     for numa in range(spec.sockets * spec.numa_per_socket):
         tree.files[f"devices/system/node/node{numa}/cpulist"] = format_cpulist(nodes[numa])
     tree.files["devices/system/node/online"] = format_cpulist(
         range(spec.sockets * spec.numa_per_socket)
     )
-    tree.write()
-    return host_root
 
 
 def _write_cpu_topology(tree: _Tree, base: str, core: _Core, live: list[int]) -> None:
@@ -257,7 +271,8 @@ def _write_caches(
     l3: tuple[int, list[int]] | None,
     offline: frozenset[int],
 ) -> None:
-    """L1d and L2 per core (index0, index2), the L3 (index3) as ``spec.l3`` says."""
+    """L1d and L2 per core (index0, index2), the L3 (index3) as ``spec.l3`` says; no L1i
+    (index1): nothing reads it, and 1024-CPU trees stay quick to write."""
     caches = [(0, 1, "Data", core_index, live), (2, 2, "Unified", core_index, live)]
     if l3 is not None:
         l3_id, sharing = l3

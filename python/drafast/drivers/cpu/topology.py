@@ -10,7 +10,8 @@ as the kubelet would: :attr:`Cpu.core` and :attr:`Cpu.uncore` (see :func:`_uncor
 
 A missing file takes the peer's documented fallback (a CPU without socket, core or NUMA node is
 skipped, logged once per read; no ``cluster_id`` is cluster -1; no L3 is l3 -1; unreadable
-``smt/control`` is judged by #CPUs > #cores); a present but malformed file is a
+``smt/control`` is judged by #CPUs > #cores) or, without any ``devices/system/node``, cAdvisor's
+(a NUMA node per socket); a present but malformed file is a
 :class:`~drafast.errors.TopologyError` whose one line names the file. The reads are small and
 synchronous: the driver runs this in a thread.
 """
@@ -40,7 +41,8 @@ CPU_DIR = "devices/system/cpu"
 ONLINE = f"{CPU_DIR}/online"
 SMT_CONTROL = f"{CPU_DIR}/smt/control"
 E_CORES = "devices/cpu_atom/cpus"  # present only on Intel hybrid parts
-NODE_CPULIST = "devices/system/node/node{}/cpulist"
+NODE_DIR = "devices/system/node"
+NODE_CPULIST = NODE_DIR + "/node{}/cpulist"
 
 SMT_ON = frozenset({"on"})
 SMT_OFF = frozenset({"off", "forceoff", "notsupported", "notimplemented"})
@@ -144,7 +146,10 @@ def read_topology(host_root: Path) -> CpuTopology:
     if online is None:
         raise TopologyError(f"{sysfs.path(ONLINE)}: does not exist")
     e_cores = sysfs.cpulist(E_CORES)
-    node_cpus: dict[int, frozenset[int]] = {}
+    # A kernel built without NUMA has no node directory at all. cAdvisor then makes each socket
+    # a NUMA node (utils/sysinfo/sysinfo.go getCPUTopology), hence so does the kubelet; so do we,
+    # where the peer would skip every CPU. None: that case; else node -> its cpulist, read once.
+    node_cpus: dict[int, frozenset[int]] | None = None if sysfs.entries(NODE_DIR) is None else {}
     raw: list[_RawCpu] = []
     skipped: dict[int, str] = {}
     for cpu in sorted(online):
@@ -169,7 +174,7 @@ def read_topology(host_root: Path) -> CpuTopology:
     )
 
 
-def _read_cpu(sysfs: Sysfs, cpu: int, node_cpus: dict[int, frozenset[int]]) -> _RawCpu:
+def _read_cpu(sysfs: Sysfs, cpu: int, node_cpus: dict[int, frozenset[int]] | None) -> _RawCpu:
     base = f"{CPU_DIR}/cpu{cpu}"
 
     def required(rel: str) -> int:
@@ -181,7 +186,7 @@ def _read_cpu(sysfs: Sysfs, cpu: int, node_cpus: dict[int, frozenset[int]]) -> _
     socket = required("topology/physical_package_id")
     core_id = required("topology/core_id")
     cluster = sysfs.integer(f"{base}/topology/cluster_id")
-    numa = _numa_node(sysfs, cpu, node_cpus)
+    numa = socket if node_cpus is None else _numa_node(sysfs, cpu, node_cpus)
     l3, l3_id_file, l3_size = _l3(sysfs, cpu)
     return _RawCpu(
         id=cpu,

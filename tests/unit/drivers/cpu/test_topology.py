@@ -342,6 +342,16 @@ def test_bad_node_cpulist(tmp_path: Path) -> None:
     assert topology_error(root).startswith(f"{path}: cpulist '0-1-2': ")
 
 
+def test_kernel_without_numa_makes_each_socket_a_node(tmp_path: Path) -> None:
+    root = write_sysfs(tmp_path, replace(two_socket_smt(), numa_dirs=False))
+    assert not (root / "sys" / "devices" / "system" / "node").exists()
+    topo = read_topology(root)
+    assert topo.numa_nodes() == (0, 1)
+    assert topo.cpus_in_numa(1) == topo.cpus_in_socket(1) == cpus("32-63,96-127")
+    # the socket's L3 now spans the whole (socket-sized) node: the kubelet's socket id
+    assert {(c.l3, c.uncore) for c in topo.cpus.values() if c.socket == 1} == {(1, 1)}
+
+
 # --- the real host ------------------------------------------------------------------------
 
 
