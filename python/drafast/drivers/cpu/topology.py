@@ -252,7 +252,12 @@ def _core_type(cpu: int, e_cores: frozenset[int] | None) -> CoreType:
 
 
 def _derive(raw: list[_RawCpu], e_cores: frozenset[int] | None) -> dict[int, Cpu]:
-    """Group CPUs into cores by (socket, cluster, core_id) and derive the kubelet's ids."""
+    """Group CPUs into cores by (socket, cluster, core_id) and derive the kubelet's ids.
+
+    cAdvisor keys a core by (socket, core_id) within a NUMA node, without the cluster: on
+    device-tree ARM, where core_id restarts in every cluster, the kubelet merges cores of
+    different clusters into one. We keep them apart, as the peer does: a core id that names
+    CPUs which share no core would make "whole cores" meaningless."""
     by_core: dict[tuple[int, int, int], list[int]] = defaultdict(list)
     for r in raw:
         by_core[(r.socket, r.cluster, r.core_id)].append(r.id)
