@@ -1,4 +1,5 @@
-"""The ``drafast`` command: ``run``, ``kubelet`` (a kubelet stand-in), ``demo`` and ``probe``.
+"""The ``drafast`` command: ``run``, ``kubelet`` (a kubelet stand-in), ``demo``, ``probe`` and
+``cpu`` (CPU driver diagnostics).
 
 ``drafast run <driver>`` is parsed in two steps: first the driver (a built-in, an entry point of
 the ``drafast.drivers`` group or ``module:attr``), then the options of that driver's settings
@@ -91,6 +92,11 @@ def build_parser(kind: Any = None, *, probe: bool = False) -> argparse.ArgumentP
         help="ask a running drafast's /livez, /readyz or /metrics (drafast probe --help)",
         add_help=False,
     )
+    sub.add_parser(
+        "cpu",
+        help="the CPU topology as the CPU driver reads it, a packing dry run (drafast cpu --help)",
+        add_help=False,
+    )
     return parser
 
 
@@ -141,6 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from drafast.app.probe import main as probe_main
 
         return probe_main(argv[1:])
+    if argv[:1] == ["cpu"]:  # diagnostics: sysfs and the native packer, no plugin machinery
+        from drafast.app.cpu_cmd import main as cpu_main
+
+        return cpu_main(argv[1:])
     try:
         code = _command(parse(argv))
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit

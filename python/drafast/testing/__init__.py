@@ -9,6 +9,9 @@
 * :func:`start_plugin` / :func:`start_file_plugin` -- ``drafast run <driver>`` as its own process
   (benchmarks, crash tests).
 
+Fake CPU sysfs trees from a compact spec, with ready-made machine shapes (CPU driver):
+:mod:`drafast.testing.sysfs`.
+
 Benchmarking a driver's prepare (plugin process, claim generator, the kubelet's Go client):
 :mod:`drafast.testing.bench`.
 
