@@ -96,7 +96,9 @@ class CpuRig:
 
 
 @pytest.fixture
-def rig(tmp_path_factory: pytest.TempPathFactory, loop: asyncio.AbstractEventLoop) -> Iterator[CpuRig]:
+def rig(
+    tmp_path_factory: pytest.TempPathFactory, loop: asyncio.AbstractEventLoop
+) -> Iterator[CpuRig]:
     r = CpuRig(tmp_path_factory.mktemp("bench-cpu"), loop)
     yield r
     r.close()

@@ -125,7 +125,11 @@ async def test_allocations_survive_a_restart_and_unprepare_frees_them(tmp_path: 
             "cpuConfig.x: unknown field",
         ),
         (
-            claim("odd", count="3", config={"apiVersion": "v1alpha1", "cpuConfig": {"fullCores": True}}),
+            claim(
+                "odd",
+                count="3",
+                config={"apiVersion": "v1alpha1", "cpuConfig": {"fullCores": True}},
+            ),
             "3",
         ),
     ],

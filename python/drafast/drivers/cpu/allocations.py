@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from drafast.drivers.cpu.cpulist import format_cpulist, parse_cpulist
+from drafast.drivers.cpu.cpulist import format_cpulist
 from drafast.errors import CpuAllocationError
 from drafast.types import ClaimUID
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from drafast.drivers.cpu.cpulist import format_cpulist, parse_cpulist
+from drafast.drivers.cpu.cpulist import parse_cpulist
 from drafast.errors import ConfigError, CpuListError
 
 API_VERSION = "v1alpha1"
@@ -53,7 +53,8 @@ def parse_config(parameters: Any) -> CpuConfig:
     if version != API_VERSION:
         got = "missing" if version is None else repr(version)
         raise ConfigError(f"apiVersion: expected {API_VERSION}, got {got}")
-    cpu = _object(doc.get("cpuConfig") or {}, "cpuConfig", _CPU_FIELDS)
+    raw = doc.get("cpuConfig")
+    cpu = {} if raw is None else _object(raw, "cpuConfig", _CPU_FIELDS)
     cpuset = None
     if cpu.get("cpuset") is not None:
         text = cpu["cpuset"]

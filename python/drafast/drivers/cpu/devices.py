@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from drafast.drivers.cpu.cpulist import format_cpulist, parse_cpulist
 from drafast.drivers.cpu.settings import DeviceMode, GroupBy
 from drafast.drivers.cpu.topology import CpuTopology
 from drafast.types import AttributeValue, Capacity, Device, DeviceName, DriverName

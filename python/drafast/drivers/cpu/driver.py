@@ -8,9 +8,9 @@ import logging
 from collections.abc import Sequence
 
 from drafast import _native
-from drafast.drivers.cpu.cpulist import format_cpulist, parse_cpulist
 from drafast.drivers.cpu.allocations import Allocations
 from drafast.drivers.cpu.config import CpuConfig, parse_config
+from drafast.drivers.cpu.cpulist import format_cpulist, parse_cpulist
 from drafast.drivers.cpu.devices import Layout, build_layout, capacity_key
 from drafast.drivers.cpu.pinning import Pinning, claim_env
 from drafast.drivers.cpu.settings import CpuDriverSettings, DeviceMode, GroupBy

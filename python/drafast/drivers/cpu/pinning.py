@@ -22,8 +22,8 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from drafast.drivers.cpu.cpulist import format_cpulist, parse_cpulist
 from drafast.drivers.cpu.allocations import Allocations
+from drafast.drivers.cpu.cpulist import format_cpulist, parse_cpulist
 from drafast.errors import CpuAllocationError, CpuListError
 from drafast.types import ClaimUID, ContainerAdjustment, ContainerRef, ContainerUpdate
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from drafast.config import a_directory, setting
-from drafast.drivers.cpu.cpulist import format_cpulist, parse_cpulist
+from drafast.drivers.cpu.cpulist import parse_cpulist
 from drafast.errors import CpuListError
 
 

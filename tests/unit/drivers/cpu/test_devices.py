@@ -11,7 +11,13 @@ from drafast.types import DriverName
 D = DriverName("dra.cpu")
 
 
-def layout(tmp_path: Path, spec: SysfsSpec, mode: DeviceMode, group_by: GroupBy, reserved: set[int] = set()) -> Layout:
+def layout(
+    tmp_path: Path,
+    spec: SysfsSpec,
+    mode: DeviceMode,
+    group_by: GroupBy,
+    reserved: frozenset[int] = frozenset(),
+) -> Layout:
     topo = read_topology(write_sysfs(tmp_path, spec))
     return build_layout(topo, frozenset(reserved), driver=D, mode=mode, group_by=group_by)
 
@@ -53,8 +59,10 @@ def test_individual_devices_put_smt_siblings_next_to_each_other(tmp_path: Path) 
     out = layout(tmp_path, two_socket_smt(), DeviceMode.INDIVIDUAL, GroupBy.NUMA_NODE, {1})
     cpu_of = {d.name: d.attributes["dra.cpu/cpuID"] for d in out.devices}
     assert len(out.devices) == 127
-    # cpu 0 and its sibling 64 are cpudev000/001; cpu 1 is reserved, so its sibling 65 is alone
-    assert [cpu_of[f"cpudev{i:03d}"] for i in range(5)] == [0, 64, 65, 2, 66]
+    # cpu 0 and its sibling 64 are cpudev000/001; cpu 1 is reserved, so its sibling 65 is a
+    # core of its own, ordered by its id (as the peer orders core groups by their first CPU)
+    assert [cpu_of[f"cpudev{i:03d}"] for i in range(5)] == [0, 64, 2, 66, 3]
+    assert cpu_of["cpudev126"] == 65
     dev = out.devices[1]
     assert dev.attributes["dra.cpu/coreID"] == 0  # the kubelet's core id: its lowest CPU
     assert dev.attributes["dra.cpu/coreType"] == "standard"
@@ -62,7 +70,9 @@ def test_individual_devices_put_smt_siblings_next_to_each_other(tmp_path: Path) 
     assert dev.attributes["dra.cpu/cacheL3ID"] == 0
     assert not dev.capacity and not dev.allow_multiple_allocations
     # a core id is unique on the machine (the peer's raw core_id repeats on socket 1)
-    assert out.devices[64].attributes["dra.cpu/coreID"] != out.devices[0].attributes["dra.cpu/coreID"]
+    assert (
+        out.devices[64].attributes["dra.cpu/coreID"] != out.devices[0].attributes["dra.cpu/coreID"]
+    )
 
 
 @pytest.mark.parametrize("mode", list(DeviceMode))

@@ -57,7 +57,7 @@ def test_stop_of_the_last_pinned_container_widens_the_pool_at_once() -> None:
     [
         ((B, "2-3"), "names claim 'bbbb-2', which this driver has not prepared"),
         ((A, "2-4"), "DRA_CPUSET_aaaa-1=2-4 does not match the claim's CPUs 2-3"),
-        ((A, "x"), "DRA_CPUSET_aaaa-1 'x'"),
+        ((A, "x"), "DRA_CPUSET_aaaa-1: cpulist 'x'"),
     ],
 )
 def test_forged_or_stale_env_is_refused(env: tuple[ClaimUID, str], message: str) -> None:
@@ -72,16 +72,16 @@ def test_fail_closed_never_an_empty_cpuset() -> None:
     p = setup(online=2, reserved=frozenset())
     p.create(ctr("s1"))
     take(p, A, {0})
-    p.check_room("claim b", frozenset({1}))  # prepare of A left CPU 1 free
-    with pytest.raises(CpuAllocationError, match="would leave no CPU for the 1 running shared"):
-        p.check_room("claim b", frozenset({1}) | p._alloc.free)
-    take(p, B, {1})  # e.g. prepared while the shared container was not known yet
+    with pytest.raises(CpuAllocationError, match="taking CPUs 1 would leave no CPU for the 1"):
+        p.check_room("claim b", frozenset({1}))
+    take(p, B, {1})  # e.g. prepared before the plugin knew of any shared container
     p.create(ctr("x", (A, "0")))
-    with pytest.raises(CpuAllocationError, match="pinning CPUs 1 would leave no CPU"):
+    with pytest.raises(CpuAllocationError, match="pinning CPUs 1 would leave no CPU for the 1"):
         p.create(ctr("y", (B, "1")))
+    assert p.active_claims() == {A}  # the refused container left nothing behind
+    p.stopped(ctr("s1"))
+    assert p.create(ctr("y", (B, "1"))).cpuset_cpus == "1"  # no shared container runs now
     with pytest.raises(CpuAllocationError, match="no CPU left for shared containers"):
-        p.stopped(ctr("s1"))
-        p.create(ctr("y", (B, "1")))
         p.create(ctr("s2"))
 
 
