@@ -73,7 +73,8 @@ class KubeletDriver(ResourceSource, Protocol):
       answered by the core from the checkpoint. It raises a :class:`drafast.errors.DrafastError`
       naming the claim to fail that claim alone.
     * ``unprepare`` gets back exactly what ``prepare`` returned (from the checkpoint, so possibly
-      in another process after a restart) and must be idempotent.
+      in another process after a restart) and must be idempotent. The claim's record is removed
+      after it returns, or, for a :class:`RestoringDriver`, while it runs.
     * Rollback is the core's: when a ``prepare`` succeeded but its checkpoint record cannot be
       made durable, the core calls ``unprepare`` with what ``prepare`` returned (shielded from
       cancellation) and removes the CDI spec before it answers the error. A crash between the
@@ -97,12 +98,32 @@ class KubeletDriver(ResourceSource, Protocol):
 
 @runtime_checkable
 class RestoringDriver(Protocol):
-    """Optional: rebuild state from the checkpoint when the plugin starts."""
+    """Optional: rebuild state from the checkpoint when the plugin starts.
+
+    Because such a driver's state after a restart is whatever ``restore`` makes of the durable
+    claims, the core does not order an unprepare's two halves for it: ``unprepare`` and the
+    removal of the claim's checkpoint record run concurrently (the checkpoint's fsync no longer
+    waits for the driver's own I/O). A crash may therefore leave either half done without the
+    other, and ``restore`` must handle both:
+
+    * the record is gone, ``unprepare`` did not run (or not to the end): the claim is not in
+      ``prepared``; ``restore`` must release whatever the driver or the host still holds for it
+      (state that lives only in memory is simply not rebuilt);
+    * ``unprepare`` ran (fully or in part), the record is still there: the claim *is* in
+      ``prepared`` although its unprepare already ran. ``restore`` must accept it without error
+      (take back what it holds, or note it as held) so that the kubelet's retried
+      ``unprepare``, which follows, succeeds and releases it.
+
+    Without a crash the core keeps the record when ``unprepare`` fails (putting it back if its
+    removal already went through), so the retry reaches the driver again. A driver that does
+    not implement this protocol gets ``unprepare`` first and the record removed after it.
+    """
 
     async def restore(self, prepared: Sequence[tuple[ClaimRef, PreparedClaim]]) -> None:
         """Called once at start, before any kubelet call, with every checkpointed claim:
-        rebuild in-memory state and repair host state a crash or power loss left behind.
-        Must be idempotent; errors are logged and do not stop the plugin."""
+        rebuild in-memory state and repair host state a crash or power loss left behind
+        (including a claim whose unprepare already ran, see above). Must be idempotent; errors
+        are logged and do not stop the plugin."""
         ...
 
 

@@ -143,3 +143,52 @@ async def test_kill_9_during_concurrent_unprepares_converges(tmp_path: Path, del
         proc.terminate()
         assert proc.wait(30) == 0
     assert _native.Checkpoint(str(tmp_path / "plugin" / "checkpoint.json")).keys() == []
+
+
+@pytest.mark.parametrize("done", ["record removed", "driver unprepared"])
+async def test_a_crash_between_the_halves_of_an_unprepare_converges(
+    tmp_path: Path, done: str
+) -> None:
+    """The file driver restores from the checkpoint, so its unprepare and the removal of the
+    claim's record run at the same time and a crash can leave either one done alone. Both states,
+    made by hand under a killed plugin: the restart's restore and the kubelet's retried
+    unprepare leave no line, spec or record behind, and the other claims as they were."""
+    refs = make_claims(tmp_path)[:FILES]  # one claim per file
+    victim, victim_file = refs[0], tmp_path / "files" / "file-0"
+    proc, reg = start(tmp_path)
+    try:
+        async with KubeletClient(registration_socket=reg) as kubelet:
+            await kubelet.register()
+            out = await asyncio.gather(*(kubelet.prepare([r]) for r in refs))
+            assert all(res[r.uid].error == "" for r, res in zip(refs, out, strict=True))
+    finally:
+        proc.kill()  # the crash
+        proc.wait()
+    line = f"ns/pod-0 claim={victim.uid}"
+    assert victim_file.read_text().splitlines() == ["# user line", line]
+    checkpoint = tmp_path / "plugin" / "checkpoint.json"
+    if done == "record removed":  # the driver's unprepare did not run: its line is still there
+        _native.Checkpoint(str(checkpoint)).commit([], [victim.uid])
+    else:  # the driver's unprepare ran, the record is still there
+        victim_file.write_text("# user line\n")
+
+    proc, reg = start(tmp_path)
+    try:
+        # restore: the file holds the line exactly when the checkpoint holds the claim
+        want = [] if done == "record removed" else [line]
+        assert victim_file.read_text().splitlines() == ["# user line", *want]
+        async with KubeletClient(registration_socket=reg) as kubelet:
+            await kubelet.register()
+            assert (await kubelet.unprepare([victim]))[victim.uid].error == ""  # the retry
+            assert victim_file.read_text().splitlines() == ["# user line"]
+            for i, ref in enumerate(refs[1:], start=1):  # the others are untouched
+                held = (tmp_path / "files" / f"file-{i}").read_text().splitlines()
+                assert held == ["# user line", f"ns/pod-{i} claim={ref.uid}"]
+            rest = await asyncio.gather(*(kubelet.unprepare([r]) for r in refs[1:]))
+            assert all(res[r.uid].error == "" for r, res in zip(refs[1:], rest, strict=True))
+        assert list((tmp_path / "cdi").iterdir()) == []
+        assert all(lines == ["# user line"] for lines in file_lines(tmp_path).values())
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
+    assert _native.Checkpoint(str(checkpoint)).keys() == []

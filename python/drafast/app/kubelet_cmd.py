@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from drafast.config import KUBELET_REGISTRY_DIR
 from drafast.errors import ConfigError
-from drafast.kubelet.client import KubeletClient
 from drafast.types import ClaimRef, ClaimUID
+
+if TYPE_CHECKING:
+    # Imported where a command runs: ``build_parser`` imports this module for every command,
+    # and a plugin (``drafast run``) never needs the client.
+    from drafast.kubelet.client import KubeletClient
 
 
 def add_kubelet_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -60,6 +64,8 @@ def _json(value: Any) -> str:
 
 
 def _client(args: argparse.Namespace) -> KubeletClient:
+    from drafast.kubelet.client import KubeletClient
+
     reg = args.registration_socket
     if reg is None and args.driver:
         reg = args.registry_dir / f"{args.driver}-reg.sock"

@@ -18,7 +18,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from drafast.app.address import parse_bind_address
 from drafast.errors import ConfigError
-from drafast.kubelet.client import KubeletClient
 from drafast.runtime.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -33,6 +32,9 @@ class Probes:
 
 def socket_liveness(registration: Path, dra: Path) -> Callable[[], Awaitable[str | None]]:
     async def live() -> str | None:
+        # Imported at the first probe, not at start: the plugin itself never calls the kubelet.
+        from drafast.kubelet.client import KubeletClient
+
         try:
             async with KubeletClient(
                 registration_socket=registration, dra_socket=dra, call_timeout=2.0

@@ -450,6 +450,8 @@ class KubeAPI:
                             "Accept": "application/json",
                         },
                         max_connections=self.settings.max_connections,
+                        max_idle=self.settings.max_idle_connections,
+                        idle_timeout=self.settings.idle_connection_timeout_seconds,
                     )
                     log.debug("API client connected", extra={"server": endpoint.host})
         return self._client

@@ -7,6 +7,14 @@ process; a claim GET is on the path of every prepare. This module does just the 
 client uses, with the standard library: ``asyncio`` streams (uvloop's in a plugin), ``ssl``, an
 HTTP(S) proxy through ``CONNECT``.
 
+Connections: at most ``max_connections`` open at once (one request each); up to ``max_idle``
+of them kept for ``idle_timeout`` seconds after their response, as client-go's transport does
+(``MaxIdleConnsPerHost`` 25, ``IdleConnTimeout`` 90 s). The most recently used idle connection
+is taken first, so the oldest ones expire when traffic falls; an expired connection is closed,
+never reused. An idle connection the server closed is found at the next request (its EOF) and
+replaced; when the close crosses the request on the wire, a GET or HEAD goes out once more on a
+fresh connection (nothing else is repeated: the server may have acted on it).
+
 Errors: :class:`ConnectError` (nothing was sent: safe to repeat for any verb), :class:`TLSError`
 (a TLS setup or verification failure: repeating cannot help), :class:`Disconnected` (the
 connection broke after the request went out), :class:`ProtocolError` (not HTTP), and the
@@ -28,8 +36,16 @@ from urllib.parse import urlencode, urlsplit
 MAX_HEAD: Final = 64 * 1024
 MAX_POOL: Final = 32
 """Connections open at once, as aiohttp's default limit (HTTP/1.1: one request each)."""
-MAX_IDLE: Final = 4
-"""Idle connections kept for the next requests; a burst's extra connections are closed."""
+MAX_IDLE: Final = 25
+"""Idle connections kept for the next requests (client-go's ``MaxIdleConnsPerHost``): a prepare
+of many claims GETs them concurrently, and each GET that finds no idle connection pays a connect
+(and a TLS handshake). A burst's connections beyond this are closed."""
+IDLE_TIMEOUT: Final = 90.0
+"""Seconds an idle connection is kept (client-go's ``IdleConnTimeout``); then it is closed. API
+servers and load balancers drop quiet connections on their own, at times without a FIN that
+arrives in time: a connection this old is not worth the risk."""
+_TIMER_SLACK: Final = 0.005
+"""The expiry timer may fire this much early (uvloop's timers run in whole milliseconds)."""
 
 
 class HttpError(Exception):
@@ -45,7 +61,9 @@ class TLSError(HttpError):
 
 
 class Disconnected(HttpError):
-    """The connection broke before the response was complete."""
+    """The connection broke before the response was complete. ``nothing_received``: it ended
+    before any byte of a response (EOF), or was reset before a response head was complete: what
+    a request meets on a connection the server closed while it was idle."""
 
     def __init__(self, message: str, *, nothing_received: bool = False) -> None:
         super().__init__(message)
@@ -126,7 +144,7 @@ class Response:
 
 
 class _Conn:
-    __slots__ = ("_on_close", "reader", "reused", "writer")
+    __slots__ = ("_on_close", "idle_since", "reader", "reused", "writer")
 
     def __init__(
         self,
@@ -137,9 +155,12 @@ class _Conn:
         self.reader = reader
         self.writer = writer
         self.reused = False
+        self.idle_since = 0.0
         self._on_close: Callable[[], None] | None = on_close
 
     def usable(self) -> bool:
+        """Not closed by either side, as far as the event loop has seen: a FIN from the server
+        shows as EOF on the reader."""
         return not self.writer.is_closing() and not self.reader.at_eof()
 
     def close(self) -> None:
@@ -156,7 +177,8 @@ class _Conn:
         except asyncio.LimitOverrunError as err:
             raise ProtocolError("response head too long") from err
         except (ConnectionError, OSError) as err:
-            raise Disconnected(str(err) or type(err).__name__) from err
+            # A reset before a complete head: the server did not answer (no partial head is used).
+            raise Disconnected(str(err) or type(err).__name__, nothing_received=True) from err
         lines = raw.decode("latin-1").split("\r\n")
         version, _, rest = lines[0].partition(" ")
         code, _, reason = rest.partition(" ")
@@ -234,6 +256,7 @@ class Http1Client:
         default_headers: Mapping[str, str] | None = None,
         max_connections: int = MAX_POOL,
         max_idle: int = MAX_IDLE,
+        idle_timeout: float = IDLE_TIMEOUT,
     ) -> None:
         self.origin = origin
         self._ssl = ssl_context if origin.scheme == "https" else None
@@ -254,8 +277,11 @@ class Http1Client:
         self._fixed = "".join(f"{k}: {v}\r\n" for k, v in fixed.items()) + self._proxy_header * (
             self._proxy is not None and origin.scheme == "http"
         )
-        self._idle: list[_Conn] = []
-        self._max_idle = max_idle
+        # Oldest first: taken from the end (the most recently used), expired from the front.
+        self._idle: deque[_Conn] = deque()
+        self._max_idle = min(max_idle, max_connections)
+        self._idle_timeout = idle_timeout
+        self._expiry: asyncio.TimerHandle | None = None
         self._max_open = max_connections
         self._open_count = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
@@ -294,17 +320,24 @@ class Http1Client:
     ) -> Response:
         """Send and read the whole response; ``timeout`` bounds everything."""
         data = self._head(method, path, params, headers, body)
+        retry = method in ("GET", "HEAD")  # idempotent, and once only
+        fresh = False
         async with asyncio.timeout(timeout):
             while True:
-                conn = await self._acquire()
+                conn = await self._acquire(fresh=fresh)
                 try:
                     conn.writer.write(data)
                     resp = await conn.head()
                     resp.body = await conn.read_all(resp.headers, method)
                 except Disconnected as err:
                     conn.close()
-                    if conn.reused and err.nothing_received and method in ("GET", "HEAD"):
-                        continue  # the server had closed this idle connection: a fresh one
+                    if retry and conn.reused and err.nothing_received:
+                        # The server closed this idle connection as the request went out (its
+                        # FIN had not arrived when the connection was taken): no answer came,
+                        # so send it again, on a new connection (the other idle ones may be as
+                        # stale: the server restarted, or dropped them all).
+                        retry, fresh = False, True
+                        continue
                     raise
                 except BaseException:
                     conn.close()
@@ -338,9 +371,17 @@ class Http1Client:
 
     async def close(self) -> None:
         self._closed = True
-        idle, self._idle = self._idle, []
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        idle, self._idle = self._idle, deque()
         for conn in idle:
             conn.close()
+
+    @property
+    def idle_connections(self) -> int:
+        """Connections kept for the next requests (open, not expired as of the last check)."""
+        return len(self._idle)
 
     # ------------------------------------------------------------------ connections
 
@@ -348,17 +389,19 @@ class Http1Client:
         """An idle connection (unless ``fresh``), else a new one within the limit, else wait
         for one to come back or close."""
         while True:
+            if self._idle:
+                self._expire(asyncio.get_running_loop().time())  # even if the timer is late
             while self._idle and not fresh:
                 conn = self._idle.pop()
                 if conn.usable():
                     conn.reused = True
                     return conn
-                conn.close()
+                conn.close()  # the server closed it while it was idle
             if self._open_count < self._max_open:
                 self._open_count += 1
                 return await self._open()  # gives the slot back if it fails
             if fresh and self._idle:
-                self._idle.pop(0).close()  # a stream needs its own connection: make room
+                self._idle.popleft().close()  # needs a connection of its own: make room
                 continue
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
@@ -385,10 +428,32 @@ class Http1Client:
         keep = resp.headers.get("connection", "").lower() != "close"
         idle_ok = len(self._idle) < self._max_idle or self._waiters
         if keep and idle_ok and not self._closed and conn.usable():
+            loop = asyncio.get_running_loop()
+            conn.idle_since = loop.time()
             self._idle.append(conn)
+            if self._expiry is None:
+                self._expiry = loop.call_at(conn.idle_since + self._idle_timeout, self._on_expiry)
             self._wake()
         else:
             conn.close()
+
+    def _expire(self, now: float) -> None:
+        """Close the idle connections that have been idle for ``idle_timeout`` or longer."""
+        idle = self._idle
+        while idle and now - idle[0].idle_since >= self._idle_timeout:
+            idle.popleft().close()
+
+    def _on_expiry(self) -> None:
+        """The timer: one at a time, due when the oldest idle connection expires."""
+        self._expiry = None
+        if self._closed:
+            return
+        loop = asyncio.get_running_loop()
+        self._expire(loop.time() + _TIMER_SLACK)
+        if self._idle:
+            self._expiry = loop.call_at(
+                self._idle[0].idle_since + self._idle_timeout, self._on_expiry
+            )
 
     async def _open(self) -> _Conn:
         target = self._proxy or self.origin

@@ -14,18 +14,52 @@ May import grpc, protobuf, :mod:`drafast.plugin` (results and the health board),
 ``kubernetes`` or :mod:`drafast.k8s`; :mod:`drafast.app` wires the backend in.
 """
 
-from drafast.kubelet.client import (
-    KubeletCallError,
-    KubeletClient,
-    PluginInfo,
-    Registered,
-    RegistrationError,
-    ReportedHealth,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from drafast.kubelet.handler import ClaimHandler
 from drafast.kubelet.registration import RegistrationState
 from drafast.kubelet.server import KubeletServer
 from drafast.kubelet.sockets import SocketPaths
+
+if TYPE_CHECKING:
+    from drafast.kubelet.client import (
+        KubeletCallError,
+        KubeletClient,
+        PluginInfo,
+        Registered,
+        RegistrationError,
+        ReportedHealth,
+    )
+
+# The client's names are imported on first use (PEP 562), as in drafast.k8s: a plugin serves the
+# kubelet and never calls it; the CLI's ``drafast kubelet``, the liveness probe, drafast.testing
+# and the benchmarks do.
+_CLIENT = frozenset(
+    {
+        "KubeletCallError",
+        "KubeletClient",
+        "PluginInfo",
+        "Registered",
+        "RegistrationError",
+        "ReportedHealth",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _CLIENT:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module("drafast.kubelet.client"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "ClaimHandler",

@@ -72,6 +72,9 @@ class PluginCore:
         self._locks = KeyedLocks()
         self._serial = asyncio.Lock() if settings.serialize else None
         self._inflight: set[asyncio.Task[object]] = set()
+        # A driver that rebuilds from the checkpoint at start may unprepare and lose the record
+        # in either order, so the two overlap (see _unprepare_overlapped).
+        self._restores = isinstance(driver, RestoringDriver)
 
     async def restore(self) -> None:
         """Hand every checkpointed claim back to a :class:`RestoringDriver` (at start).
@@ -295,12 +298,59 @@ class PluginCore:
     async def _unprepare_one(self, ref: ClaimRef) -> UnprepareResult:
         async with self._locks.hold(ref.uid):
             record = self.store.get(ref.uid)
+            if record is not None and self._restores:
+                await self._unprepare_overlapped(ref, record)
+                return UnprepareResult()
             if record is not None:
+                # Driver first, record last: a crash (or a failed unprepare) in between leaves
+                # the record, so the kubelet's retry calls the driver again (it is idempotent).
+                # The other order could lose the only trace of the driver's work: with the record
+                # gone first, the retry finds nothing to undo.
                 await self.driver.unprepare(ref, record.prepared)
             # Unknown claims succeed; a spec left by a crash between write and checkpoint goes too.
             self.cdi.remove(ref.uid)
             await self.store.delete(ref.uid)
             return UnprepareResult()
+
+    async def _unprepare_overlapped(self, ref: ClaimRef, record: ClaimRecord) -> None:
+        """``driver.unprepare`` and the record's removal at the same time (a RestoringDriver).
+
+        Either order of a crash is safe for a driver that rebuilds from the checkpoint at start:
+        the record gone first -> ``restore`` does not see the claim and repairs what the driver
+        still held; the driver done first -> ``restore`` sees the claim again (its contract: it
+        tolerates that its unprepare already ran) and the kubelet's retry unprepares it again.
+
+        Without a crash, a failed half is repaired here: the driver failed -> the record is
+        put back if its removal went through, so the retry reaches the driver again; the
+        removal failed -> the record is still there, the retry does both again."""
+        self.cdi.remove(ref.uid)  # any order: every unprepare removes it, known claim or not
+        removal = asyncio.create_task(self.store.delete(ref.uid), name=f"unprepare-{ref.uid}")
+        try:
+            await self.driver.unprepare(ref, record.prepared)
+        except BaseException as err:
+            await asyncio.shield(self._keep_record(record, removal, err))
+            raise
+        await removal
+
+    async def _keep_record(
+        self, record: ClaimRecord, removal: asyncio.Task[None], cause: BaseException
+    ) -> None:
+        """The driver's unprepare failed: make sure the record stays (put it back if the
+        concurrent removal already made its absence durable). A failure to put it back is
+        logged and noted on ``cause``: until a restart (whose ``restore`` repairs it) the driver
+        keeps what it held for the claim."""
+        with contextlib.suppress(BaseException):
+            await removal  # a failed removal leaves the record where it was
+        if record.ref.uid in self.store:
+            return
+        try:
+            await self.store.put(record)
+        except Exception as err:
+            log.error(
+                "putting back the record of a failed unprepare failed",
+                extra={"claim": str(record.ref), "error": str(err)},
+            )
+            cause.add_note(f"its checkpoint record could not be kept: {err}")
 
     async def drain(self) -> None:
         """Wait for per-claim work that outlived a cancelled call (used at shutdown)."""

@@ -1,14 +1,17 @@
-"""The HTTP/1.1 client against raw servers: body framings, keep-alive, a closed idle connection,
-a CONNECT proxy, and its errors."""
+"""The HTTP/1.1 client against raw servers: body framings, keep-alive, the idle pool (its limit,
+its expiry, a connection the server closed), a CONNECT proxy, and its errors."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
 from drafast.k8s.http1 import (
+    IDLE_TIMEOUT,
+    MAX_IDLE,
     ConnectError,
     Disconnected,
     Http1Client,
@@ -269,4 +272,179 @@ async def test_connections_are_limited_and_a_burst_leaves_few_idle(serve: Serve)
     assert peak == 3
     await asyncio.sleep(0.05)
     assert open_now == 1, "the burst's other connections were closed"
+    await client.close()
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+async def eventually(condition: Callable[[], bool], what: str) -> None:
+    """Wait for something the event loop delivers (a close seen by the other side)."""
+    async with asyncio.timeout(10):
+        while not condition():  # noqa: ASYNC110 (the other side's counters: nothing to wait on)
+            await asyncio.sleep(0.005)
+    assert condition(), what
+
+
+class Counting:
+    """A keep-alive server that counts open connections; with ``together``, it answers only
+    once that many requests are waiting (so each has a connection of its own)."""
+
+    def __init__(self) -> None:
+        self.open = 0
+        self.together = 0
+        self._waiting = 0
+        self._go = asyncio.Event()
+
+    def burst(self, n: int) -> None:
+        self.together, self._waiting = n, 0
+        self._go = asyncio.Event()
+
+    async def handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.open += 1
+        try:
+            while True:
+                await _read_request(reader)
+                if self.together:
+                    self._waiting += 1
+                    if self._waiting == self.together:
+                        self._go.set()
+                    await self._go.wait()
+                writer.write(OK)
+                await writer.drain()
+        finally:
+            self.open -= 1
+
+
+async def test_a_burst_leaves_max_idle_connections_which_the_next_burst_reuses(
+    serve: Serve,
+) -> None:
+    assert (MAX_IDLE, IDLE_TIMEOUT) == (25, 90.0), "client-go's transport defaults"
+    counting = Counting()
+    s = await serve(counting.handler)
+    client = _client(s.port)  # the defaults: 32 open at most, 25 kept idle
+    counting.burst(30)
+    out = await asyncio.gather(
+        *(client.request("GET", "/", headers={}, timeout=10) for _ in range(30))
+    )
+    assert [r.body for r in out] == [b"ok"] * 30 and s.connections == 30
+    assert client.idle_connections == 25
+    await eventually(lambda: counting.open == 25, "the 5 beyond the idle limit were closed")
+    counting.burst(25)
+    out = await asyncio.gather(
+        *(client.request("GET", "/", headers={}, timeout=10) for _ in range(25))
+    )
+    assert [r.body for r in out] == [b"ok"] * 25
+    assert s.connections == 30, "25 concurrent requests went out on the 25 idle connections"
+    await client.close()
+    await eventually(lambda: counting.open == 0, "close() closes the idle connections")
+
+
+@pytest.mark.parametrize(("idle_timeout", "connections"), [(0.05, 2), (IDLE_TIMEOUT, 1)])
+async def test_an_idle_connection_expires_after_the_idle_timeout(
+    serve: Serve, idle_timeout: float, connections: int
+) -> None:
+    counting = Counting()
+    s = await serve(counting.handler)
+    client = _client(s.port, idle_timeout=idle_timeout)
+    assert (await client.request("GET", "/", headers={}, timeout=5)).body == b"ok"
+    await asyncio.sleep(0.2)
+    if connections == 2:  # expired: closed by the client while idle, not at the next request
+        assert client.idle_connections == 0
+        await eventually(lambda: counting.open == 0, "the expired connection was closed")
+    else:
+        assert client.idle_connections == 1 and counting.open == 1
+    assert (await client.request("GET", "/", headers={}, timeout=5)).body == b"ok"
+    assert s.connections == connections
+    await client.close()
+
+
+async def test_an_expired_connection_is_not_reused_when_its_timer_is_late(
+    serve: Serve,
+) -> None:
+    counting = Counting()
+    s = await serve(counting.handler)
+    client = _client(s.port, idle_timeout=0.05)
+    assert (await client.request("GET", "/", headers={}, timeout=5)).body == b"ok"
+    # Blocks the loop on purpose: the expiry timer cannot run before the next request.
+    time.sleep(0.1)  # noqa: ASYNC251
+    assert client.idle_connections == 1
+    assert (await client.request("GET", "/", headers={}, timeout=5)).body == b"ok"
+    assert s.connections == 2
+    await eventually(lambda: counting.open == 1, "the expired one was closed, not reused")
+    await client.close()
+
+
+def once_per_connection(*, then_answer_on: set[int]) -> Handler:
+    """Connection n answers its first request (if n is in ``then_answer_on``), then takes the
+    next one and closes without a word: a server closing an idle connection just as a request
+    arrives on it."""
+    seen = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal seen
+        seen += 1
+        if seen in then_answer_on:
+            await _read_request(reader)
+            writer.write(OK)
+            await writer.drain()
+        await _read_request(reader)
+
+    return handler
+
+
+async def test_a_get_on_a_reused_connection_closed_under_it_goes_out_once_more(
+    serve: Serve,
+) -> None:
+    s = await serve(once_per_connection(then_answer_on={1, 2}))
+    client = _client(s.port)
+    assert (await client.request("GET", "/a", headers={}, timeout=5)).body == b"ok"
+    assert client.idle_connections == 1
+    # Taken from idle, the request goes out, the server closes: sent again on a new connection.
+    assert (await client.request("GET", "/a", headers={}, timeout=5)).body == b"ok"
+    assert s.connections == 2
+    await client.close()
+
+
+async def test_the_get_is_repeated_once_only_and_on_a_new_connection(serve: Serve) -> None:
+    """Two idle connections, both closed by the server as a request arrives, and new connections
+    no better: the GET goes out twice (an idle one, then a new one), not on every idle one."""
+    conns = dropped = waiting = 0
+    both = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal conns, dropped, waiting
+        conns += 1
+        if conns <= 2:  # answer one request each, at the same time, then go idle
+            await _read_request(reader)
+            waiting += 1
+            if waiting == 2:
+                both.set()
+            await both.wait()
+            writer.write(OK)
+            await writer.drain()
+        await _read_request(reader)
+        dropped += 1
+
+    s = await serve(handler)
+    client = _client(s.port)
+    out = await asyncio.gather(*(client.request("GET", "/", headers={}, timeout=5) for _ in "ab"))
+    assert [r.body for r in out] == [b"ok", b"ok"] and client.idle_connections == 2
+    with pytest.raises(Disconnected):
+        await client.request("GET", "/a", headers={}, timeout=5)
+    assert (dropped, s.connections) == (2, 3)
+    assert client.idle_connections == 1  # not tried
+    await client.close()
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+async def test_other_verbs_on_a_reused_connection_closed_under_them_are_not_repeated(
+    serve: Serve, method: str
+) -> None:
+    s = await serve(once_per_connection(then_answer_on={1, 2}))
+    client = _client(s.port)
+    assert (await client.request("GET", "/a", headers={}, timeout=5)).body == b"ok"
+    with pytest.raises(Disconnected):
+        await client.request(method, "/a", headers={}, body=b"{}", timeout=5)
+    assert s.connections == 1, "the server may have acted on it: the caller decides"
     await client.close()

@@ -1,13 +1,15 @@
 """The plugin core with a scripted driver and claim source (no sockets)."""
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from drafast.cdi import ClaimSpecWriter
 from drafast.config import PluginSettings
-from drafast.errors import ClaimNotFoundError, DeviceError
+from drafast.driver import RestoringDriver
+from drafast.errors import CheckpointError, ClaimNotFoundError, DeviceError
 from drafast.k8s import allocated_claim
 from drafast.plugin import PluginCore
 from drafast.runtime.iojobs import IoJobs
@@ -101,15 +103,27 @@ class Driver:
         self.unprepared.append(ref.name)
 
 
+class Restoring(Driver):
+    """The same driver, rebuilding from the checkpoint: the core overlaps its unprepare with the
+    removal of the record."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.restored: list[list[str]] = []
+
+    async def restore(self, prepared: Sequence[tuple[ClaimRef, PreparedClaim]]) -> None:
+        self.restored.append([ref.name for ref, _ in prepared])
+
+
 def make_core(
-    tmp_path: Path, io: IoJobs, serialize: bool = False
+    tmp_path: Path, io: IoJobs, serialize: bool = False, *, restoring: bool = False
 ) -> tuple[PluginCore, Source, Driver]:
     settings = PluginSettings(
         driver_name=DriverName(DRIVER),
         serialize=serialize,
         max_claims_per_call=100,
     )
-    src, drv = Source(), Driver()
+    src, drv = Source(), Restoring() if restoring else Driver()
     core = PluginCore(
         settings,
         drv,
@@ -280,3 +294,155 @@ async def test_malformed_refs_fail_before_any_work(  # noqa: PLR0917 (fixtures +
     assert (await core.unprepare([ref]))[uid].error != ""
     assert src.gets == 1 and drv.prepared == ["victim"] and drv.unprepared == []
     assert core.cdi.path(victim.uid).exists() and victim.uid in core.store
+
+
+# ---------------------------------------------------------------------- unprepare: the two orders
+
+
+def _trace(core: PluginCore, drv: Driver, events: list[str]) -> asyncio.Event:
+    """Record when the driver's unprepare and the record's removal start and end; the event is
+    set once a removal is durable."""
+    unprepare, delete = drv.unprepare, core.store.delete
+    removed = asyncio.Event()
+
+    async def traced_unprepare(ref: ClaimRef, prepared: PreparedClaim) -> None:
+        events.append("unprepare")
+        await asyncio.sleep(0.01)  # a driver that waits for something: a removal may start
+        await unprepare(ref, prepared)
+        events.append("unprepared")
+
+    async def traced_delete(uid: str) -> None:
+        events.append("delete")
+        await delete(uid)
+        events.append("deleted")
+        removed.set()
+
+    drv.unprepare = traced_unprepare  # type: ignore[method-assign]
+    core.store.delete = traced_delete  # type: ignore[method-assign]
+    return removed
+
+
+async def test_a_driver_that_does_not_restore_is_unprepared_before_its_record_goes(
+    tmp_path: Path, io_jobs: IoJobs
+) -> None:
+    core, src, drv = make_core(tmp_path, io_jobs)
+    assert not isinstance(drv, RestoringDriver)
+    ref = src.add("c")
+    await core.prepare([ref])
+    events: list[str] = []
+    _trace(core, drv, events)
+    assert (await core.unprepare([ref]))[ref.uid].error == ""
+    assert events == ["unprepare", "unprepared", "delete", "deleted"]
+    assert ref.uid not in core.store and not core.cdi.path(ref.uid).exists()
+
+
+async def test_a_restoring_driver_is_unprepared_while_its_record_goes(
+    tmp_path: Path, io_jobs: IoJobs
+) -> None:
+    core, src, drv = make_core(tmp_path, io_jobs, restoring=True)
+    assert isinstance(drv, RestoringDriver)
+    ref = src.add("c")
+    await core.prepare([ref])
+    events: list[str] = []
+    removed = _trace(core, drv, events)
+    unprepare = drv.unprepare
+
+    async def waiting_unprepare(ref: ClaimRef, prepared: PreparedClaim) -> None:
+        async with asyncio.timeout(10):  # a deadlock (a TimeoutError) unless the two overlap
+            await removed.wait()
+        await unprepare(ref, prepared)
+
+    drv.unprepare = waiting_unprepare  # type: ignore[method-assign]
+    assert (await core.unprepare([ref]))[ref.uid].error == ""
+    assert events.index("deleted") < events.index("unprepared")
+    assert ref.uid not in core.store and not core.cdi.path(ref.uid).exists()
+    assert drv.unprepared == ["c"]
+    assert ClaimStore(tmp_path, io=io_jobs).get(ref.uid) is None  # durable
+
+
+def _failing_unprepare(drv: Driver, core: PluginCore, *, after_removal: bool) -> None:
+    removed = _trace(core, drv, [])
+
+    async def broken(ref: ClaimRef, prepared: PreparedClaim) -> None:
+        if after_removal:  # the worst moment: the record's absence is already durable
+            async with asyncio.timeout(10):
+                await removed.wait()
+            assert ref.uid not in core.store
+        raise DeviceError(f"{ref}: cannot release")
+
+    drv.unprepare = broken  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("restoring", [False, True])
+async def test_a_failed_driver_unprepare_keeps_the_record_for_the_retry(
+    tmp_path: Path, io_jobs: IoJobs, restoring: bool
+) -> None:
+    core, src, drv = make_core(tmp_path, io_jobs, restoring=restoring)
+    ref = src.add("c")
+    await core.prepare([ref])
+    record = core.store.get(ref.uid)
+    _failing_unprepare(drv, core, after_removal=restoring)
+    res = await core.unprepare([ref])
+    assert res[ref.uid].error == f"claim ns/c ({ref.uid}): cannot release"
+    # The record is there (put back for the restoring driver), durably: a restart sees it too.
+    assert core.store.get(ref.uid) == record
+    assert ClaimStore(tmp_path, io=io_jobs).get(ref.uid) == record
+    del drv.unprepare  # the device is released now
+    assert (await core.unprepare([ref]))[ref.uid].error == ""  # the kubelet's retry
+    assert drv.unprepared == ["c"] and ref.uid not in core.store
+    assert ClaimStore(tmp_path, io=io_jobs).get(ref.uid) is None
+
+
+async def test_a_record_that_cannot_be_put_back_is_noted_on_the_claim_error(
+    tmp_path: Path, io_jobs: IoJobs
+) -> None:
+    core, src, drv = make_core(tmp_path, io_jobs, restoring=True)
+    ref = src.add("c")
+    await core.prepare([ref])
+    _failing_unprepare(drv, core, after_removal=True)
+
+    async def failing_put(record: object) -> None:
+        raise CheckpointError(f"{core.store.path}: disk full")
+
+    core.store.put = failing_put  # type: ignore[method-assign]
+    res = await core.unprepare([ref])
+    assert res[ref.uid].error.startswith(f"claim ns/c ({ref.uid}): cannot release")
+    assert "its checkpoint record could not be kept" in res[ref.uid].error
+    assert "disk full" in res[ref.uid].error
+    assert ref.uid not in core.store  # a restart's restore releases what the driver held
+
+
+@pytest.mark.parametrize("restoring", [False, True])
+async def test_a_failed_record_removal_fails_the_claim_and_the_retry_does_both_again(
+    tmp_path: Path, io_jobs: IoJobs, restoring: bool
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    core, src, drv = make_core(tmp_path, io_jobs, restoring=restoring)
+    core.store = ClaimStore(state, io=io_jobs)
+    ref = src.add("c")
+    await core.prepare([ref])
+    state.rename(tmp_path / "away")  # the next commit cannot create its temp file
+    res = await core.unprepare([ref])
+    assert "checkpoint.json" in res[ref.uid].error, res[ref.uid].error
+    assert drv.unprepared == ["c"] and ref.uid in core.store
+    (tmp_path / "away").rename(state)
+    assert (await core.unprepare([ref]))[ref.uid].error == ""  # the kubelet's retry
+    assert drv.unprepared == ["c", "c"] and ref.uid not in core.store  # unprepare is idempotent
+    assert ClaimStore(state, io=io_jobs).get(ref.uid) is None
+
+
+async def test_both_halves_failing_report_the_driver_and_keep_the_record(
+    tmp_path: Path, io_jobs: IoJobs
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    core, src, drv = make_core(tmp_path, io_jobs, restoring=True)
+    core.store = ClaimStore(state, io=io_jobs)
+    ref = src.add("c")
+    await core.prepare([ref])
+    state.rename(tmp_path / "away")
+    _failing_unprepare(drv, core, after_removal=False)
+    res = await core.unprepare([ref])
+    assert res[ref.uid].error == f"claim ns/c ({ref.uid}): cannot release"
+    assert ref.uid in core.store
