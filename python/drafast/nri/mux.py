@@ -87,6 +87,7 @@ class Trunk:
         self.conns = {i: MuxConn(self, i) for i in conn_ids}
         self.frames_sent = 0
         self.largest_frame_sent = 0
+        self.largest_frame_received = 0
 
     def conn(self, conn_id: int) -> MuxConn:
         return self.conns[conn_id]
@@ -161,6 +162,7 @@ class Trunk:
             payload = await self._reader.readexactly(length) if length else b""
         except (asyncio.IncompleteReadError, ConnectionError) as err:
             raise NriError(f"mux conn {conn_id}: trunk closed inside a frame") from err
+        self.largest_frame_received = max(self.largest_frame_received, length)
         conn = self.conns.get(conn_id)
         if conn is None:
             logger.debug("mux frame for unknown conn dropped", extra={"conn_id": conn_id})
