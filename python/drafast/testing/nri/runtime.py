@@ -106,8 +106,8 @@ class NriRuntime:
             self._server = None
         for conn in list(self._conns):
             conn.close()
-        for task in list(self._handlers):
-            task.cancel()
+        # Not cancelled: a closed trunk ends each handler by itself, and asyncio's server
+        # callback complains about handler tasks that end cancelled.
         await asyncio.gather(*self._handlers, return_exceptions=True)
         with contextlib.suppress(FileNotFoundError):
             self.socket.unlink()
