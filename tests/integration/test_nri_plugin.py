@@ -432,3 +432,21 @@ def test_the_plugin_index_is_checked_like_the_runtime_does(tmp_path: Path) -> No
             NriPlugin(tmp_path / "s", name="x", index=bad, hooks=Recorder())
     with pytest.raises(ConfigError, match="name must not be empty"):
         NriPlugin(tmp_path / "s", name="", index="00", hooks=Recorder())
+
+
+async def test_shutdown_is_answered_and_newer_rpcs_are_unimplemented(
+    rt: NriRuntime, hooks: Recorder
+) -> None:
+    from drafast.nri.ttrpc import RpcError
+
+    async with running(plugin_for(rt, hooks)):
+        await rt.wait_synchronized()
+        assert rt.plugin is not None
+        client = rt.plugin.client
+        assert await client.call(names.PLUGIN_SERVICE, names.SHUTDOWN, b"") == b""
+        # NRI >= 0.12 runtimes try dedicated RPCs first and fall back on exactly code 12.
+        with pytest.raises(RpcError, match=r"^method RunPodSandbox$") as err:
+            await client.call(names.PLUGIN_SERVICE, "RunPodSandbox", b"")
+        assert err.value.code == 12
+        c = await rt.create_container("pod", "web")  # still serving
+        assert c.cpus == SHARED

@@ -45,6 +45,7 @@ class PluginConn:
         request_timeout: float,
         registration_timeout: float,
         on_update_containers: Callable[[api.UpdateContainersRequest], None],
+        early_configure: bool = False,
     ) -> None:
         self.trunk = GoTrunk(reader, writer, max_frame=max_frame)
         self.client = Client(self.trunk.conn(PLUGIN_CONN), timeout=request_timeout)
@@ -54,6 +55,9 @@ class PluginConn:
         self._registration_timeout = registration_timeout
         self._on_update_containers = on_update_containers
         self._registered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._early_configure = early_configure
+        self.configure_sent = asyncio.Event()
+        """Set by the runtime as it sends Configure (the early-Configure race, see below)."""
         self._server = Server(
             self.trunk.conn(RUNTIME_CONN),
             {
@@ -110,6 +114,11 @@ class PluginConn:
         self.name = f"{req.plugin_idx}-{req.plugin_name}"
         if not self._registered.done():
             self._registered.set_result(None)
+        if self._early_configure:
+            # NRI 0.6.1 lets Configure overtake this reply: a plugin must serve conn 1 while
+            # its RegisterPlugin call is still open. Play that order every time.
+            async with asyncio.timeout(self._registration_timeout):
+                await self.configure_sent.wait()
         return b""
 
     async def _update_containers(self, payload: bytes) -> bytes:

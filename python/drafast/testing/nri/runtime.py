@@ -54,8 +54,8 @@ class NriRuntime:
 
     ``flavor`` picks the NRI version played: ``"0.8.0"`` (containerd 2.1) sends Configure's
     timeout fields and pages a Synchronize over ``sync_limit`` bytes; ``"0.6.1"`` (containerd
-    1.7) sends neither, and after a failed Synchronize keeps the connection open but never adds
-    the plugin. ``request_timeout`` is containerd's ``plugin_request_timeout``.
+    1.7) sends neither, sends Configure before it answers RegisterPlugin, and after a failed
+    Synchronize keeps the connection open but never adds the plugin. ``request_timeout`` is containerd's ``plugin_request_timeout``.
     """
 
     def __init__(
@@ -348,6 +348,7 @@ class NriRuntime:
             request_timeout=self.request_timeout,
             registration_timeout=self.registration_timeout,
             on_update_containers=self._update_containers,
+            early_configure=self.flavor == "0.6.1",
         )
         self._conns.add(conn)
         try:
@@ -374,6 +375,7 @@ class NriRuntime:
             if self.flavor == "0.8.0":
                 configure.registration_timeout = int(self.registration_timeout * 1000)
                 configure.request_timeout = int(self.request_timeout * 1000)
+            conn.configure_sent.set()  # the call below writes before it first waits
             try:
                 raw = await conn.client.call(
                     names.PLUGIN_SERVICE,
