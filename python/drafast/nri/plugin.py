@@ -8,6 +8,10 @@ jittered backoff; :meth:`NriPlugin.run` never raises for the runtime's sake. Tro
 Synchronize our hook failed: NRI 0.6.1 keeps such a plugin connected but never adds it, so it
 would wait for events forever.
 
+A hook still running when its connection ends is cancelled: the runtime has already gone on
+without our answer (the container starts unpinned), and the Synchronize of the next session
+hands the hooks every container to reconcile.
+
 Updates only ride on replies to the runtime's own requests. ``Runtime.UpdateContainers`` is never
 called: with NRI < 0.12.1 it takes the runtime's locks in the opposite order to every event path
 and can deadlock containerd for good (containerd#13733).

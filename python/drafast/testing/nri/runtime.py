@@ -55,7 +55,8 @@ class NriRuntime:
     ``flavor`` picks the NRI version played: ``"0.8.0"`` (containerd 2.1) sends Configure's
     timeout fields and pages a Synchronize over ``sync_limit`` bytes; ``"0.6.1"`` (containerd
     1.7) sends neither, sends Configure before it answers RegisterPlugin, and after a failed
-    Synchronize keeps the connection open but never adds the plugin. ``request_timeout`` is containerd's ``plugin_request_timeout``.
+    Synchronize keeps the connection open but never adds the plugin. ``request_timeout`` is
+    containerd's ``plugin_request_timeout``.
     """
 
     def __init__(
