@@ -117,6 +117,8 @@ async def running(plugin: NriPlugin) -> AsyncIterator[NriPlugin]:
 
 @pytest.mark.parametrize("flavor", ["0.8.0", "0.6.1"])
 async def test_register_configure_synchronize(tmp_path: Path, hooks: Recorder, flavor: str) -> None:
+    # 0.6.1: the stand-in answers RegisterPlugin only after Configure was answered, so this
+    # also proves the plugin serves conn 1 while its own call on conn 2 is still open.
     async with NriRuntime(tmp_path / "nri.sock", flavor=flavor) as rt:  # type: ignore[arg-type]
         old = rt.add_container("pod-a", "old", cpus="0-7")
         hooks.sync_updates = [

@@ -56,8 +56,8 @@ class PluginConn:
         self._on_update_containers = on_update_containers
         self._registered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._early_configure = early_configure
-        self.configure_sent = asyncio.Event()
-        """Set by the runtime as it sends Configure (the early-Configure race, see below)."""
+        self.configured = asyncio.Event()
+        """Set by the runtime once Configure is answered (the early-Configure race, see below)."""
         self._server = Server(
             self.trunk.conn(RUNTIME_CONN),
             {
@@ -116,9 +116,10 @@ class PluginConn:
             self._registered.set_result(None)
         if self._early_configure:
             # NRI 0.6.1 lets Configure overtake this reply: a plugin must serve conn 1 while
-            # its RegisterPlugin call is still open. Play that order every time.
+            # its RegisterPlugin call is still open. Play the extreme of that race every time:
+            # this reply goes out only after Configure has been answered.
             async with asyncio.timeout(self._registration_timeout):
-                await self.configure_sent.wait()
+                await self.configured.wait()
         return b""
 
     async def _update_containers(self, payload: bytes) -> bytes:

@@ -376,7 +376,6 @@ class NriRuntime:
             if self.flavor == "0.8.0":
                 configure.registration_timeout = int(self.registration_timeout * 1000)
                 configure.request_timeout = int(self.request_timeout * 1000)
-            conn.configure_sent.set()  # the call below writes before it first waits
             try:
                 raw = await conn.client.call(
                     names.PLUGIN_SERVICE,
@@ -387,6 +386,8 @@ class NriRuntime:
                 events = _decode(api.ConfigureResponse, raw).events
             except NriError as err:
                 raise NriError(f"failed to configure plugin {conn.name}: {_why(err)}") from err
+            finally:
+                conn.configured.set()
             if events & ~names.VALID_EVENTS:
                 raise NriError(f"invalid plugin events 0x{events:x} from {conn.name}")
             conn.events = events or names.VALID_EVENTS
