@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -394,21 +395,6 @@ async def test_a_big_reply_goes_out_in_frames_of_at_most_4096_bytes(
     assert not any("cannot allocate memory" in line for line in rt.log)
 
 
-async def test_the_stand_in_drops_a_plugin_that_sends_a_frame_over_4096(rt: NriRuntime) -> None:
-    # The stand-in's Go receiver limit, checked with a raw client (our trunk never does this).
-    from drafast.nri.mux import Trunk
-
-    reader, writer = await asyncio.open_unix_connection(str(rt.socket))
-    trunk = Trunk(reader, writer)
-    trunk.send_frame(2, bytes(5066))
-    await wait_until(
-        "the stand-in to refuse the frame",
-        lambda: 'error receiving message error="cannot allocate memory"' in rt.log,
-    )
-    assert await reader.read() == b""
-    writer.close()
-
-
 # --------------------------------------------------------------------------- status
 
 
@@ -452,3 +438,23 @@ async def test_shutdown_is_answered_and_newer_rpcs_are_unimplemented(
         assert err.value.code == 12
         c = await rt.create_container("pod", "web")  # still serving
         assert c.cpus == SHARED
+
+
+async def test_an_oversized_0_6_1_synchronize_is_not_a_silent_dead_end(
+    tmp_path: Path, hooks: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    # NRI 0.6.1 sends a >4 MiB Synchronize unchecked; we refuse it (ttrpc's cap), the runtime
+    # keeps us connected but never adds us. The plugin must notice, reconnect and say why.
+    async with NriRuntime(tmp_path / "nri.sock", flavor="0.6.1") as rt:
+        big = {"BLOB": "x" * 4000}
+        for i in range(1100):
+            rt.add_container("pod", f"c{i}", env=big)
+        plugin = plugin_for(rt, hooks)
+        async with running(plugin):
+            caplog.set_level(logging.WARNING, logger="drafast.nri.plugin")
+            await wait_until("a second connection", lambda: rt.connections >= 2)
+            lost = [r for r in caplog.records if r.getMessage() == "nri connection lost"]
+            assert "exceeds the limit" in lost[0].error  # type: ignore[attr-defined]
+            assert any("failed to synchronize plugin 00-dra-cpu" in line for line in rt.log)
+            assert hooks.synced == []
+            assert rt.plugin is None

@@ -147,7 +147,13 @@ class NriPlugin:
         self._failed = loop.create_future()
         self._sync_pods, self._sync_containers = [], []
         client = Client(trunk.conn(RUNTIME_CONN), timeout=self._request_timeout)
-        server = Server(trunk.conn(PLUGIN_CONN), self._handlers)
+        # Only a Synchronize gets that big (NRI 0.6.1 sends it unchecked): lost, it would leave
+        # us connected but never added, so end the session and say why.
+        server = Server(
+            trunk.conn(PLUGIN_CONN),
+            self._handlers,
+            on_oversized=lambda err: self._fail_session(NriError(f"nri: {err}")),
+        )
         watched: list[asyncio.Future[None]] = [
             asyncio.create_task(trunk.run(), name="nri-trunk"),
             asyncio.create_task(server.run(), name="nri-plugin-service"),

@@ -92,24 +92,32 @@ class OversizedMessage(ProtocolError):
         self.length = length
 
 
-def encode(stream_id: int, mtype: int, data: bytes, flags: int = 0) -> bytes:
-    """One message: header and data."""
-    if len(data) > MAX_DATA:
+def encode(
+    stream_id: int, mtype: int, data: bytes, flags: int = 0, *, limit: int = MAX_DATA
+) -> bytes:
+    """One message: header and data; refused above ``limit`` (ttrpc >= 1.2.7 checks on send,
+    1.2.4 does not: the runtime stand-in plays that with a bigger limit)."""
+    if len(data) > limit:
         raise RpcError(
             Code.RESOURCE_EXHAUSTED,
-            f"ttrpc stream {stream_id}: message of {len(data)} bytes exceeds the limit"
-            f" of {MAX_DATA}",
+            f"ttrpc stream {stream_id}: message of {len(data)} bytes exceeds the limit of {limit}",
         )
     return HEADER.pack(len(data), stream_id, mtype, flags) + data
 
 
 def encode_request(
-    stream_id: int, service: str, method: str, payload: bytes, timeout_nano: int = 0
+    stream_id: int,
+    service: str,
+    method: str,
+    payload: bytes,
+    timeout_nano: int = 0,
+    *,
+    limit: int = MAX_DATA,
 ) -> bytes:
     req = ttrpc_pb2.Request(
         service=service, method=method, payload=payload, timeout_nano=timeout_nano
     )
-    return encode(stream_id, MessageType.REQUEST, req.SerializeToString())
+    return encode(stream_id, MessageType.REQUEST, req.SerializeToString(), limit=limit)
 
 
 def encode_response(stream_id: int, payload: bytes = b"", error: RpcError | None = None) -> bytes:
@@ -157,9 +165,10 @@ class Client:
     """Calls the peer's services over one conn. :meth:`run` reads the responses (start it
     before calling); calls may overlap, each waits for its own stream's response."""
 
-    def __init__(self, conn: MuxConn, *, timeout: float) -> None:
+    def __init__(self, conn: MuxConn, *, timeout: float, max_send: int = MAX_DATA) -> None:
         self._conn = conn
         self._timeout = timeout
+        self._max_send = max_send
         self._ids = itertools.count(1, 2)
         self._pending: dict[int, asyncio.Future[bytes]] = {}
         self._closed: BaseException | None = None
@@ -174,7 +183,9 @@ class Client:
             raise NriError(f"ttrpc call {service}/{method}: connection closed") from self._closed
         seconds = self._timeout if deadline is None else deadline
         stream_id = next(self._ids)  # used up even if the send is refused, like Go's client
-        data = encode_request(stream_id, service, method, payload, int(seconds * 1e9))
+        data = encode_request(
+            stream_id, service, method, payload, int(seconds * 1e9), limit=self._max_send
+        )
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._pending[stream_id] = future
         try:
@@ -244,8 +255,15 @@ class Server:
     """Serves ``handlers[(service, method)]`` over one conn. Requests are handled concurrently
     (a task each, as Go's server does); callers that need order serialize themselves."""
 
-    def __init__(self, conn: MuxConn, handlers: Mapping[tuple[str, str], Handler]) -> None:
+    def __init__(
+        self,
+        conn: MuxConn,
+        handlers: Mapping[tuple[str, str], Handler],
+        *,
+        on_oversized: Callable[[OversizedMessage], None] | None = None,
+    ) -> None:
         self._conn = conn
+        self._on_oversized = on_oversized
         self._handlers = dict(handlers)
         self._services = {service for service, _ in handlers}
         self._last_stream = 0
@@ -260,7 +278,10 @@ class Server:
                 try:
                     msg = await read_message(self._conn.reader)
                 except OversizedMessage as err:
+                    # As ttrpc 1.2.4 does; the owner learns of it too (the call is lost to it).
                     self._reply(err.stream_id, error=RpcError(Code.RESOURCE_EXHAUSTED, str(err)))
+                    if self._on_oversized is not None:
+                        self._on_oversized(err)
                     continue
                 if msg.type != MessageType.REQUEST:
                     raise ProtocolError(

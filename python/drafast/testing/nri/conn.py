@@ -10,7 +10,7 @@ from drafast.errors import NriError
 from drafast.nri import names
 from drafast.nri.mux import MAX_SEND_PAYLOAD, PLUGIN_CONN, RUNTIME_CONN, Trunk
 from drafast.nri.proto import api_pb2 as api
-from drafast.nri.ttrpc import Client, Code, RpcError, Server
+from drafast.nri.ttrpc import MAX_DATA, Client, Code, RpcError, Server
 
 
 class GoTrunk(Trunk):
@@ -46,9 +46,13 @@ class PluginConn:
         registration_timeout: float,
         on_update_containers: Callable[[api.UpdateContainersRequest], None],
         early_configure: bool = False,
+        max_send: int = MAX_DATA,
     ) -> None:
         self.trunk = GoTrunk(reader, writer, max_frame=max_frame)
-        self.client = Client(self.trunk.conn(PLUGIN_CONN), timeout=request_timeout)
+        # ttrpc 1.2.4 (NRI 0.6.1) sends messages over 4 MiB unchecked; 1.2.7 refuses them.
+        self.client = Client(
+            self.trunk.conn(PLUGIN_CONN), timeout=request_timeout, max_send=max_send
+        )
         self.name = ""
         """``NN-name`` once registered."""
         self.events = 0

@@ -350,6 +350,7 @@ class NriRuntime:
             registration_timeout=self.registration_timeout,
             on_update_containers=self._update_containers,
             early_configure=self.flavor == "0.6.1",
+            max_send=MAX_DATA if self.flavor == "0.8.0" else MAX_RECV_PAYLOAD - 10,
         )
         self._conns.add(conn)
         try:
@@ -361,7 +362,10 @@ class NriRuntime:
             else:
                 self._note(f"plugin {conn.name or '?'} connection broken: {err}")
         except NriError as err:
-            self._note(f"plugin {conn.name or '?'} disconnected: {_why(err)}")
+            self._note(f"closing plugin {conn.name}: {_why(err)}" if conn.name else _why(err))
+        except Exception as err:  # a stand-in bug: say so in its log, keep serving
+            logger.exception("nri runtime stand-in: connection handler failed")
+            self._note(f"closing plugin {conn.name}: internal error: {err!r}")
         finally:
             conn.close()
             await self._dropped(conn)
@@ -415,20 +419,26 @@ class NriRuntime:
         else:
             chunks = _paged(pods, containers, self.sync_limit)
         # 0.8.0: one deadline for the whole exchange, every chunk included.
-        async with asyncio.timeout(self.request_timeout):
-            for chunk in chunks:
-                raw = await conn.client.call(
-                    names.PLUGIN_SERVICE,
-                    names.SYNCHRONIZE,
-                    chunk.SerializeToString(),
-                    deadline=self.request_timeout,
-                )
-                resp = _decode(api.SynchronizeResponse, raw)
-                if chunk.more and not resp.more:
-                    raise NriError("plugin does not handle split sync requests")
-                if chunk.more:
-                    continue
-                self._apply(resp.update)  # failures are only logged by containerd
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                await self._sync_chunks(conn, chunks)
+        except TimeoutError as err:
+            raise NriError(f"synchronize of {conn.name} timed out") from err
+
+    async def _sync_chunks(self, conn: PluginConn, chunks: list[api.SynchronizeRequest]) -> None:
+        for chunk in chunks:
+            raw = await conn.client.call(
+                names.PLUGIN_SERVICE,
+                names.SYNCHRONIZE,
+                chunk.SerializeToString(),
+                deadline=self.request_timeout,
+            )
+            resp = _decode(api.SynchronizeResponse, raw)
+            if chunk.more and not resp.more:
+                raise NriError("plugin does not handle split sync requests")
+            if chunk.more:
+                continue
+            self._apply(resp.update)  # failures are only logged by containerd
 
 
 def _paged(
@@ -463,7 +473,8 @@ def _frame(conn_id: int, payload: bytes) -> bytes:
 
 
 def _why(err: BaseException) -> str:
-    if "timed out" in str(err):
+    """The error as containerd words it (a call's deadline is Go's context error)."""
+    if isinstance(err, TimeoutError) or isinstance(err.__cause__, TimeoutError):
         return "context deadline exceeded"
     return str(err)
 
