@@ -137,7 +137,10 @@ class NriPlugin:
 
     async def _session(self) -> None:
         """One connection, from dial to its end; always raises."""
-        self._set(connected=False, synchronized=False, reason="connecting")
+        if self._status.reason == NriStatus().reason:
+            self._set(connected=False, synchronized=False, reason="connecting")
+        # Otherwise the last failure stays the reason until we register: more use to a
+        # readiness probe than "connecting" would be.
         try:
             reader, writer = await asyncio.open_unix_connection(str(self._socket))
         except OSError as err:
