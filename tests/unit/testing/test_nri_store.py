@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from drafast.nri import convert
 from drafast.nri.proto import api_pb2 as api
-from drafast.testing.nri.runtime import _paged
-from drafast.testing.nri.store import RuntimeContainer, Store, adjusted
+from drafast.testing.nri.store import RuntimeContainer, Store, adjusted, paged
 from drafast.types import ContainerUpdate
 
 
@@ -51,9 +50,18 @@ def test_a_stopped_container_is_not_synchronized() -> None:
 def test_paging_keeps_every_item_in_order_and_marks_all_but_the_last() -> None:
     pods = [api.PodSandbox(id=f"p{i}") for i in range(3)]
     containers = [api.Container(id=f"c{i}", env=["X=" + "x" * 100]) for i in range(30)]
-    chunks = _paged(pods, containers, 1000)
+    chunks = paged(pods, containers, 1000)
     assert len(chunks) > 3
     assert [c.more for c in chunks] == [True] * (len(chunks) - 1) + [False]
     assert all(c.ByteSize() <= 1000 for c in chunks)
     assert [p.id for c in chunks for p in c.pods] == ["p0", "p1", "p2"]
     assert [x.id for c in chunks for x in c.containers] == [f"c{i}" for i in range(30)]
+
+
+def test_a_sync_under_the_limit_or_without_one_is_one_request() -> None:
+    store = Store()
+    for i in range(20):
+        store.containers[f"c{i}"] = RuntimeContainer(id=f"c{i}", pod_id="sb", name="x" * 200)
+    assert [r.more for r in store.sync_requests(None)] == [False]
+    assert [r.more for r in store.sync_requests(1 << 20)] == [False]
+    assert len(store.sync_requests(1000)) > 1

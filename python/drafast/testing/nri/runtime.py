@@ -412,12 +412,8 @@ class NriRuntime:
             self._changed.notify_all()
 
     async def _synchronize(self, conn: PluginConn) -> None:
-        pods, containers = self.store.live()
-        whole = api.SynchronizeRequest(pods=pods, containers=containers)
-        if self.flavor == "0.6.1" or whole.ByteSize() <= self.sync_limit:
-            chunks = [whole]
-        else:
-            chunks = _paged(pods, containers, self.sync_limit)
+        # 0.8.0 first tries it whole and pages only when ttrpc refuses that; 0.6.1 never pages.
+        chunks = self.store.sync_requests(self.sync_limit if self.flavor == "0.8.0" else None)
         # 0.8.0: one deadline for the whole exchange, every chunk included.
         try:
             async with asyncio.timeout(self.request_timeout):
@@ -439,28 +435,6 @@ class NriRuntime:
             if chunk.more:
                 continue
             self._apply(resp.update)  # failures are only logged by containerd
-
-
-def _paged(
-    pods: list[api.PodSandbox], containers: list[api.Container], limit: int
-) -> list[api.SynchronizeRequest]:
-    """Chunks of about ``limit`` bytes at most, pods first, all but the last with ``more``."""
-    chunks: list[api.SynchronizeRequest] = []
-    chunk, size = api.SynchronizeRequest(more=True), 2
-    items: list[api.PodSandbox | api.Container] = [*pods, *containers]
-    for item in items:
-        n = item.ByteSize() + 6  # tag and length prefix
-        if size + n > limit and (chunk.pods or chunk.containers):
-            chunks.append(chunk)
-            chunk, size = api.SynchronizeRequest(more=True), 2
-        if isinstance(item, api.PodSandbox):
-            chunk.pods.append(item)
-        else:
-            chunk.containers.append(item)
-        size += n
-    chunks.append(chunk)
-    chunks[-1].more = False
-    return chunks
 
 
 def _max_frame(flavor: Flavor) -> int:

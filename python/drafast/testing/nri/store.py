@@ -79,6 +79,16 @@ class Store:
         ]
         return pods, containers
 
+    def sync_requests(self, limit: int | None) -> list[api.SynchronizeRequest]:
+        """The live pods and containers as one Synchronize, or, when that is over ``limit``
+        bytes, as pages of at most about ``limit`` (pods first; all but the last with
+        ``more``)."""
+        pods, containers = self.live()
+        whole = api.SynchronizeRequest(pods=pods, containers=containers)
+        if limit is None or whole.ByteSize() <= limit:
+            return [whole]
+        return paged(pods, containers, limit)
+
     def apply(self, updates: Iterable[api.ContainerUpdate]) -> list[str]:
         """Apply updates; returns the IDs that were unknown (and skipped)."""
         unknown = []
@@ -103,3 +113,25 @@ def adjusted(c: RuntimeContainer, adjust: api.ContainerAdjustment) -> RuntimeCon
     for kv in adjust.env:
         env[kv.key] = kv.value
     return replace(c, env=env, annotations={**c.annotations, **adjust.annotations})
+
+
+def paged(
+    pods: list[api.PodSandbox], containers: list[api.Container], limit: int
+) -> list[api.SynchronizeRequest]:
+    """Chunks of about ``limit`` bytes at most, pods first, all but the last with ``more``."""
+    chunks: list[api.SynchronizeRequest] = []
+    chunk, size = api.SynchronizeRequest(more=True), 2
+    items: list[api.PodSandbox | api.Container] = [*pods, *containers]
+    for item in items:
+        n = item.ByteSize() + 6  # tag and length prefix
+        if size + n > limit and (chunk.pods or chunk.containers):
+            chunks.append(chunk)
+            chunk, size = api.SynchronizeRequest(more=True), 2
+        if isinstance(item, api.PodSandbox):
+            chunk.pods.append(item)
+        else:
+            chunk.containers.append(item)
+        size += n
+    chunks.append(chunk)
+    chunks[-1].more = False
+    return chunks
