@@ -24,7 +24,8 @@ export DRAFAST_CACHE := $(CACHE_DIR)
 DEPS_STAMP := $(VENV)/.deps-installed
 NATIVE_STAMP := $(VENV)/.native-built
 RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.lock
-PROTO_DIR := python/drafast/kubelet/proto
+# Each directory has its own generate.sh; `make proto` runs them all, `make proto-check` diffs them all.
+PROTO_DIRS := python/drafast/kubelet/proto python/drafast/nri/proto
 # The Go kubelet stand-in (python/drafast/testing/kubeletload, shipped in the wheel), built outside
 # the clone under a hash of its sources, so a changed go.mod/go.sum/main.go gets a fresh binary and
 # an unchanged one is reused.
@@ -75,15 +76,17 @@ demo: setup
 .PHONY: proto
 proto: $(DEPS_STAMP)
 	@echo "==> regenerating protobuf modules"
-	PYTHON=$(PY) bash $(PROTO_DIR)/generate.sh
+	for d in $(PROTO_DIRS); do PYTHON=$(PY) bash $$d/generate.sh; done
 
 .PHONY: proto-check
 proto-check: $(DEPS_STAMP)
 	@echo "==> checking generated protobuf modules are up to date"
 	@tmp=$$(mktemp -d); cp -r python $$tmp/; \
-	  PYTHON=$(abspath $(PY)) OUT_ROOT=$$tmp/python bash $(PROTO_DIR)/generate.sh; \
-	  if ! diff -r -x __pycache__ $(PROTO_DIR) $$tmp/$(PROTO_DIR); then \
-	    echo "generated protobuf code is stale: run 'make proto'"; rm -rf $$tmp; exit 1; fi; \
+	  for d in $(PROTO_DIRS); do \
+	    PYTHON=$(abspath $(PY)) OUT_ROOT=$$tmp/python bash $$d/generate.sh; \
+	    if ! diff -r -x __pycache__ $$d $$tmp/$$d; then \
+	      echo "generated protobuf code in $$d is stale: run 'make proto'"; rm -rf $$tmp; exit 1; fi; \
+	  done; \
 	  rm -rf $$tmp
 
 .PHONY: lint

@@ -12,6 +12,7 @@ _SHOWN = {
     "mean_ms",
     "rounds",
     "claims_per_s",
+    "calls_per_s",
     "unprepare_p50_ms",
     "unprepare_p99_ms",
 }
@@ -38,8 +39,13 @@ def main(path: str) -> None:
         p50 = x.get("p50_ms", s["median"] * 1e3)
         p99 = x.get("p99_ms")
         mean = x.get("mean_ms", s["mean"] * 1e3)
-        rate = x.get("claims_per_s")
-        thr = f"{rate:,.0f} claims/s" if rate else f"{s['ops']:,.1f} ops/s"
+        rate, calls = x.get("claims_per_s"), x.get("calls_per_s")
+        if rate:
+            thr = f"{rate:,.0f} claims/s"
+        elif calls:
+            thr = f"{calls:,.0f} calls/s"
+        else:
+            thr = f"{s['ops']:,.1f} ops/s"
         p99s = f"{p99:.3f} ms" if p99 is not None else f"(max {s['max'] * 1e3:.3f} ms)"
         name = f"{b['fullname'].split('/')[-1]}"
         print(f"| {name} | {p50:.3f} ms | {p99s} | {mean:.3f} ms | {thr} | {_notes(x)} |")

@@ -433,6 +433,9 @@ class ContainerRef:
     cpuset_cpus: str = ""
     """The container's current cpuset in kernel cpulist form (empty: unknown or unrestricted)."""
     cpuset_mems: str = ""
+    state: str = ""
+    """``created``, ``paused``, ``running`` or ``stopped``; empty when the runtime does not know
+    (always so for a container being created: it is not in the runtime's store yet)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,7 +16,8 @@ Benchmarking a driver's prepare (plugin process, claim generator, the kubelet's 
 :mod:`drafast.testing.bench`.
 
 The real control plane and real node harnesses live in :mod:`drafast.testing.cluster`; the
-in-memory API server in :mod:`drafast.testing.fakeapi`.
+in-memory API server in :mod:`drafast.testing.fakeapi`; an NRI runtime (containerd) stand-in for
+``ContainerHooks`` drivers in :mod:`drafast.testing.nri`.
 """
 
 from __future__ import annotations
