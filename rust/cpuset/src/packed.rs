@@ -1,0 +1,326 @@
+//! The kubelet's `takeByTopologyNUMAPacked` (v1.37.2 `cpu_assignment.go`, packed CPU sorting):
+//! topology-aware best fit. Take whole NUMA nodes and sockets (the higher level first), then
+//! optionally whole or partial uncore caches, then whole cores, then single CPUs; at every level
+//! the groups with the fewest free CPUs come first (ties: lowest id).
+//!
+//! Reproduced answer for answer, including the kubelet's quirks, because a claim must get the
+//! CPUs the kubelet would have given: "whole socket/core free" compares against the integer
+//! averages `CPUsPerSocket()`/`CPUsPerCore()` and then takes every CPU of that socket or core,
+//! free or not; groups listed twice by the non-nested walks are taken twice. [`crate::take`]
+//! refuses such answers; this module only reproduces them.
+
+use crate::error::TakeError;
+use crate::set::CpuSet;
+use crate::topology::{Overlap, Topology};
+
+/// The kubelet's `cpuAccumulator`: the free CPUs left, the CPUs taken, how many are still needed.
+pub(crate) struct Accumulator<'t> {
+    pub topo: &'t Topology,
+    /// The kubelet's `details`: free CPUs of the topology not taken yet.
+    pub free: CpuSet,
+    pub free_in_numa: Vec<usize>,
+    free_in_socket: Vec<usize>,
+    free_in_core: Vec<usize>,
+    free_in_uncore: Vec<usize>,
+    /// May go negative (a CPU taken twice counts twice in the kubelet).
+    pub needed: i64,
+    pub result: CpuSet,
+}
+
+impl<'t> Accumulator<'t> {
+    pub fn new(topo: &'t Topology, available: &CpuSet, needed: usize) -> Self {
+        let free = available.intersection(topo.cpus());
+        Accumulator {
+            topo,
+            free_in_numa: topo
+                .numas
+                .cpus
+                .iter()
+                .map(|g| g.count_common(&free))
+                .collect(),
+            free_in_socket: topo
+                .sockets
+                .cpus
+                .iter()
+                .map(|g| g.count_common(&free))
+                .collect(),
+            free_in_core: topo
+                .cores
+                .cpus
+                .iter()
+                .map(|g| g.count_common(&free))
+                .collect(),
+            free_in_uncore: topo
+                .uncores
+                .cpus
+                .iter()
+                .map(|g| g.count_common(&free))
+                .collect(),
+            free,
+            needed: needed as i64,
+            result: CpuSet::new(),
+        }
+    }
+
+    pub fn is_satisfied(&self) -> bool {
+        self.needed < 1
+    }
+
+    pub fn is_failed(&self) -> bool {
+        self.needed > self.free.len() as i64
+    }
+
+    fn needs_at_least(&self, n: usize) -> bool {
+        self.needed >= n as i64
+    }
+
+    /// Add `cpus` to the result (all of them, free or not, as the kubelet does).
+    pub fn take(&mut self, cpus: &CpuSet) {
+        self.result = self.result.union(cpus);
+        for cpu in cpus.iter() {
+            if self.free.contains(cpu) {
+                self.free.remove(cpu);
+                let place = self.topo.place(cpu).expect("free CPUs are topology CPUs");
+                self.free_in_numa[place.numa] -= 1;
+                self.free_in_socket[place.socket] -= 1;
+                self.free_in_core[place.core] -= 1;
+                self.free_in_uncore[place.uncore] -= 1;
+            }
+        }
+        self.needed -= cpus.len() as i64;
+    }
+
+    /// Free CPUs of one NUMA node.
+    pub fn free_cpus_in_numa(&self, numa: usize) -> CpuSet {
+        self.free.intersection(&self.topo.numas.cpus[numa])
+    }
+
+    /// `ids` ascending by free CPUs, ties by id (the kubelet's `cpuAccumulator.sort`).
+    fn by_free(mut ids: Vec<usize>, free: &[usize]) -> Vec<usize> {
+        ids.sort_unstable_by_key(|&g| (free[g], g));
+        ids
+    }
+
+    fn with_free(&self, free: &[usize]) -> Vec<usize> {
+        (0..free.len()).filter(|&g| free[g] > 0).collect()
+    }
+
+    /// The groups of `overlaps` that have a free CPU inside the overlap.
+    fn having_free(&self, overlaps: &[Overlap]) -> Vec<usize> {
+        overlaps
+            .iter()
+            .filter(|o| self.free.count_common(&o.shared) > 0)
+            .map(|o| o.group)
+            .collect()
+    }
+
+    /// The kubelet's `sortAvailableNUMANodes` (may list a NUMA node once per socket it spans).
+    pub fn sorted_numas(&self) -> Vec<usize> {
+        if self.topo.numa_above_sockets() {
+            return Self::by_free(self.with_free(&self.free_in_numa), &self.free_in_numa);
+        }
+        let mut out = Vec::new();
+        for socket in self.sorted_sockets() {
+            let numas = self.having_free(&self.topo.numas_in_socket[socket]);
+            out.extend(Self::by_free(numas, &self.free_in_numa));
+        }
+        out
+    }
+
+    /// The kubelet's `sortAvailableSockets`.
+    fn sorted_sockets(&self) -> Vec<usize> {
+        if !self.topo.numa_above_sockets() {
+            return Self::by_free(self.with_free(&self.free_in_socket), &self.free_in_socket);
+        }
+        let mut out = Vec::new();
+        for numa in self.sorted_numas() {
+            let sockets = self.having_free(&self.topo.sockets_in_numa[numa]);
+            out.extend(Self::by_free(sockets, &self.free_in_socket));
+        }
+        out
+    }
+
+    /// The kubelet's `sortAvailableCores`: within the lower of socket / NUMA node.
+    fn sorted_cores(&self) -> Vec<usize> {
+        let (parents, cores_in) = if self.topo.numa_above_sockets() {
+            (self.sorted_sockets(), &self.topo.cores_in_socket)
+        } else {
+            (self.sorted_numas(), &self.topo.cores_in_numa)
+        };
+        let mut out = Vec::new();
+        for parent in parents {
+            let cores = cores_in[parent]
+                .iter()
+                .copied()
+                .filter(|&c| self.free_in_core[c] > 0)
+                .collect();
+            out.extend(Self::by_free(cores, &self.free_in_core));
+        }
+        out
+    }
+
+    /// The kubelet's `sortAvailableUncoreCaches`: within each NUMA node in NUMA order.
+    fn sorted_uncores(&self) -> Vec<usize> {
+        let mut out = Vec::new();
+        for numa in self.sorted_numas() {
+            let uncores = self.having_free(&self.topo.uncores_in_numa[numa]);
+            out.extend(Self::by_free(uncores, &self.free_in_uncore));
+        }
+        out
+    }
+
+    /// The kubelet's `sortAvailableCPUsPacked`: core by core, each core's CPUs ascending.
+    fn sorted_cpus(&self) -> Vec<u32> {
+        let mut out = Vec::new();
+        for core in self.sorted_cores() {
+            out.extend(self.free.intersection(&self.topo.cores.cpus[core]).iter());
+        }
+        out
+    }
+
+    fn take_full_numas(&mut self) {
+        let free: Vec<usize> = (self.sorted_numas().into_iter())
+            .filter(|&n| self.free_in_numa[n] == self.topo.numas.size(n))
+            .collect();
+        for numa in free {
+            if self.needs_at_least(self.topo.numas.size(numa)) {
+                self.take(&self.topo.numas.cpus[numa].clone());
+            }
+        }
+    }
+
+    fn take_full_sockets(&mut self) {
+        // "Free" against the average socket size: the kubelet's isSocketFree.
+        let per_socket = self.topo.cpus_per_socket();
+        let free: Vec<usize> = (self.sorted_sockets().into_iter())
+            .filter(|&s| self.free_in_socket[s] == per_socket)
+            .collect();
+        for socket in free {
+            if self.needs_at_least(self.topo.sockets.size(socket)) {
+                self.take(&self.topo.sockets.cpus[socket].clone());
+            }
+        }
+    }
+
+    fn take_full_uncores(&mut self) {
+        let free: Vec<usize> = (self.sorted_uncores().into_iter())
+            .filter(|&u| self.free_in_uncore[u] == self.topo.uncores.size(u))
+            .collect();
+        for uncore in free {
+            if self.needs_at_least(self.topo.uncores.size(uncore)) {
+                self.take(&self.topo.uncores.cpus[uncore].clone());
+            }
+        }
+    }
+
+    /// The kubelet's `takePartialUncore`: the lowest-id cores of this uncore cache with a free
+    /// CPU, enough of them for the rest of the request; taken only if they fit it exactly (an
+    /// odd request on SMT drops the last CPU of the last core).
+    fn take_partial_uncore(&mut self, uncore: usize) {
+        let per_core = self.topo.cpus_per_core() as i64;
+        let cores_needed = ((self.needed + per_core - 1) / per_core) as usize;
+        let mut cpus = CpuSet::new();
+        let cores = self.topo.cores_in_uncore[uncore]
+            .iter()
+            .filter(|&&c| self.free_in_core[c] > 0)
+            .take(cores_needed);
+        for &core in cores {
+            cpus = cpus.union(&self.free.intersection(&self.topo.cores.cpus[core]));
+        }
+        if self.needed % 2 != 0 && per_core > 1 && cpus.len() as i64 > self.needed {
+            let last = cpus
+                .iter()
+                .last()
+                .expect("not empty: longer than a positive need");
+            cpus.remove(last);
+        }
+        if self.needed == cpus.len() as i64 {
+            self.take(&cpus);
+        }
+    }
+
+    fn take_uncore_caches(&mut self) {
+        let per_uncore = self.topo.cpus_per_uncore();
+        for uncore in self.sorted_uncores() {
+            if self.needs_at_least(per_uncore) {
+                self.take_full_uncores();
+            }
+            if self.is_satisfied() {
+                return;
+            }
+            self.take_partial_uncore(uncore);
+            if self.is_satisfied() {
+                return;
+            }
+        }
+    }
+
+    fn take_full_cores(&mut self) {
+        // "Free" against the average core size: the kubelet's isCoreFree.
+        let per_core = self.topo.cpus_per_core();
+        let free: Vec<usize> = (self.sorted_cores().into_iter())
+            .filter(|&c| self.free_in_core[c] == per_core)
+            .collect();
+        for core in free {
+            if self.needs_at_least(self.topo.cores.size(core)) {
+                self.take(&self.topo.cores.cpus[core].clone());
+            }
+        }
+    }
+
+    fn take_remaining_cpus(&mut self) {
+        for cpu in self.sorted_cpus() {
+            self.take(&[cpu].into_iter().collect());
+            if self.is_satisfied() {
+                return;
+            }
+        }
+    }
+}
+
+/// Exactly what kubelet v1.37.2 `takeByTopologyNUMAPacked(topo, available, n,
+/// CPUSortingStrategyPacked, prefer_align_by_uncore_cache)` returns, errors included. CPUs of
+/// `available` outside the topology are ignored (but counted in the "not enough" message).
+pub fn take_by_topology_numa_packed(
+    topo: &Topology,
+    available: &CpuSet,
+    n: usize,
+    prefer_align_by_uncore_cache: bool,
+) -> Result<CpuSet, TakeError> {
+    let mut acc = Accumulator::new(topo, available, n);
+    if acc.is_satisfied() {
+        return Ok(acc.result);
+    }
+    if acc.is_failed() {
+        return Err(TakeError::NotEnough {
+            requested: n,
+            available: available.len(),
+        });
+    }
+    // The higher of NUMA node and socket first.
+    for numas_now in [topo.numa_above_sockets(), !topo.numa_above_sockets()] {
+        if numas_now {
+            acc.take_full_numas();
+        } else {
+            acc.take_full_sockets();
+        }
+        if acc.is_satisfied() {
+            return Ok(acc.result);
+        }
+    }
+    if prefer_align_by_uncore_cache {
+        acc.take_uncore_caches();
+        if acc.is_satisfied() {
+            return Ok(acc.result);
+        }
+    }
+    acc.take_full_cores();
+    if acc.is_satisfied() {
+        return Ok(acc.result);
+    }
+    acc.take_remaining_cpus();
+    if acc.is_satisfied() {
+        return Ok(acc.result);
+    }
+    Err(TakeError::Failed)
+}
