@@ -8,18 +8,19 @@
 //! subset is a (backing array, length) view into an arena, and capacities grow as Go's runtime
 //! grows them (doubling below 256 elements; NUMA node counts stay far below that).
 
-/// A Go slice header: which backing array, how many elements, its capacity.
+/// A Go slice header: where its backing array starts in the arena, its length, its capacity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Slice {
-    array: usize,
+    start: usize,
     len: usize,
     cap: usize,
 }
 
-/// The backing arrays of one walk; views stay readable (and mutable by the walk) until dropped.
+/// The backing arrays of one walk, bump-allocated in one buffer (a walk makes hundreds of
+/// small arrays; one malloc each was most of its time); views stay readable until dropped.
 #[derive(Default)]
 pub(crate) struct Arena {
-    arrays: Vec<Vec<usize>>,
+    data: Vec<usize>,
 }
 
 pub(crate) enum Loop {
@@ -29,13 +30,13 @@ pub(crate) enum Loop {
 
 impl Arena {
     pub fn get(&self, s: Slice) -> &[usize] {
-        &self.arrays[s.array][..s.len]
+        &self.data[s.start..s.start + s.len]
     }
 
     /// Go's `append(s, x)` for a one-element append.
     fn append(&mut self, s: Slice, x: usize) -> Slice {
         if s.len < s.cap {
-            self.arrays[s.array][s.len] = x;
+            self.data[s.start + s.len] = x;
             return Slice {
                 len: s.len + 1,
                 ..s
@@ -47,12 +48,12 @@ impl Arena {
         } else {
             2 * s.cap
         };
-        let mut array = vec![0; cap];
-        array[..s.len].copy_from_slice(&self.arrays[s.array][..s.len]);
-        array[s.len] = x;
-        self.arrays.push(array);
+        let start = self.data.len();
+        self.data.extend_from_within(s.start..s.start + s.len);
+        self.data.push(x);
+        self.data.resize(start + cap, 0);
         Slice {
-            array: self.arrays.len() - 1,
+            start,
             len: s.len + 1,
             cap,
         }
@@ -64,9 +65,8 @@ impl Arena {
         if k < 1 {
             return;
         }
-        self.arrays.push(Vec::new());
         let empty = Slice {
-            array: self.arrays.len() - 1,
+            start: self.data.len(),
             len: 0,
             cap: 0,
         };

@@ -18,18 +18,21 @@ fn is_blank(c: char) -> bool {
 impl CpuSet {
     /// Parse a cpulist; the empty (or all-blank) text is the empty set.
     pub fn parse(text: &str) -> Result<CpuSet, CpuListError> {
-        let chars: Vec<char> = text.chars().collect();
-        let start = chars
+        // Bytes, not chars: every valid character is ASCII, and a multi-byte character is an
+        // error at its first byte (positions are converted to characters only for errors).
+        let bytes = text.as_bytes();
+        let is_blank = |b: &u8| is_blank(char::from(*b));
+        let start = bytes
             .iter()
-            .position(|&c| !is_blank(c))
-            .unwrap_or(chars.len());
-        let end = chars
+            .position(|b| !is_blank(b))
+            .unwrap_or(bytes.len());
+        let end = bytes
             .iter()
-            .rposition(|&c| !is_blank(c))
+            .rposition(|b| !is_blank(b))
             .map_or(start, |i| i + 1);
         let mut scan = Scanner {
             text,
-            chars: &chars[..end],
+            bytes: &bytes[..end],
             pos: start,
         };
         let mut set = CpuSet::new();
@@ -38,11 +41,11 @@ impl CpuSet {
         }
         loop {
             let entry = scan.pos;
-            if matches!(scan.peek(), None | Some(',')) {
+            if matches!(scan.peek(), None | Some(b',')) {
                 return Err(scan.error(entry, "empty entry".into()));
             }
             let first = scan.number()?;
-            let last = if scan.peek() == Some('-') {
+            let last = if scan.peek() == Some(b'-') {
                 scan.pos += 1;
                 scan.number()?
             } else {
@@ -51,12 +54,10 @@ impl CpuSet {
             if first > last {
                 return Err(scan.error(entry, format!("range {first}-{last} is reversed")));
             }
-            for cpu in first..=last {
-                set.insert(cpu);
-            }
+            set.insert_range(first, last);
             match scan.peek() {
                 None => return Ok(set),
-                Some(',') => scan.pos += 1,
+                Some(b',') => scan.pos += 1,
                 Some(_) => return Err(scan.error(scan.pos, "expected ',' or the end".into())),
             }
         }
@@ -65,31 +66,42 @@ impl CpuSet {
 
 struct Scanner<'a> {
     text: &'a str,
-    chars: &'a [char],
+    bytes: &'a [u8],
+    /// A byte offset.
     pos: usize,
 }
 
 impl Scanner<'_> {
-    fn peek(&self) -> Option<char> {
-        self.chars.get(self.pos).copied()
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
     }
 
     fn number(&mut self) -> Result<u32, CpuListError> {
         let begin = self.pos;
-        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+        let mut value: u64 = 0;
+        while let Some(b @ b'0'..=b'9') = self.peek() {
+            value = (value * 10 + u64::from(b - b'0')).min(u64::from(u32::MAX));
             self.pos += 1;
         }
         if begin == self.pos {
             return Err(self.error(begin, "expected a CPU number".into()));
         }
-        let digits: String = self.chars[begin..self.pos].iter().collect();
-        match digits.parse::<u32>() {
+        match u32::try_from(value) {
             Ok(n) if n <= MAX_CPU_ID => Ok(n),
-            _ => Err(self.error(begin, format!("CPU id {digits} is above {MAX_CPU_ID}"))),
+            _ => {
+                let digits = &self.text[begin..self.pos];
+                Err(self.error(begin, format!("CPU id {digits} is above {MAX_CPU_ID}")))
+            }
         }
     }
 
-    fn error(&self, position: usize, reason: String) -> CpuListError {
+    /// An error at byte offset `at`, reported as a character position.
+    fn error(&self, at: usize, reason: String) -> CpuListError {
+        let position = self
+            .text
+            .char_indices()
+            .take_while(|&(i, _)| i < at)
+            .count();
         CpuListError {
             text: self.text.to_owned(),
             position,
@@ -101,23 +113,36 @@ impl Scanner<'_> {
 /// Canonical form: ascending, runs of two or more CPUs as `a-b`, no spaces.
 impl fmt::Display for CpuSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut cpus = self.iter().peekable();
-        let mut sep = "";
-        while let Some(first) = cpus.next() {
-            let mut last = first;
-            while cpus.peek() == Some(&(last + 1)) {
-                last += 1;
-                cpus.next();
+        // Built in one String with hand-rolled digits: this text is the answer of every
+        // cpuset_take call, and `write!` per number was a tenth of its time on 1024 CPUs.
+        let runs = self.runs();
+        let mut out = String::with_capacity(runs.len() * 10);
+        for (first, last) in runs {
+            if !out.is_empty() {
+                out.push(',');
             }
-            if first == last {
-                write!(f, "{sep}{first}")?;
-            } else {
-                write!(f, "{sep}{first}-{last}")?;
+            push_number(&mut out, first);
+            if last != first {
+                out.push('-');
+                push_number(&mut out, last);
             }
-            sep = ",";
         }
-        Ok(())
+        f.write_str(&out)
     }
+}
+
+fn push_number(out: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[i..]).expect("ASCII digits"));
 }
 
 #[cfg(test)]

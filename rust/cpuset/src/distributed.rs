@@ -21,10 +21,10 @@ type Remaining = Vec<Option<i64>>;
 /// The kubelet's `standardDeviation` (population, mean and result rounded to 3 decimals), over
 /// NUMA nodes in id order (the kubelet sums in Go map order; integers make the mean exact).
 fn balance(after: &Remaining) -> f64 {
-    let values: Vec<f64> = after.iter().flatten().map(|&v| v as f64).collect();
-    let len = values.len() as f64;
-    let mean = (values.iter().sum::<f64>() / len * 1000.0).round() / 1000.0;
-    let squares: f64 = values.iter().map(|v| (v - mean) * (v - mean)).sum();
+    let values = || after.iter().flatten().map(|&v| v as f64);
+    let len = values().count() as f64;
+    let mean = (values().sum::<f64>() / len * 1000.0).round() / 1000.0;
+    let squares: f64 = values().map(|v| (v - mean) * (v - mean)).sum();
     ((squares / len).sqrt() * 1000.0).round() / 1000.0
 }
 
@@ -124,14 +124,22 @@ pub fn take_by_topology_numa_distributed(
         let mut best_remainder: Option<Vec<usize>> = None;
         let mut best_combo: Option<Slice> = None;
         let mut arena = Arena::default();
+        // Scratch reused by every combination (allocation was most of the walk's time).
+        let mut seen = vec![false; topo.num_numa_nodes()];
+        let mut after: Remaining = vec![None; topo.num_numa_nodes()];
         arena.iterate(&numas, k, &mut |combo, slice| {
             if best_balance == 0.0 {
                 return Loop::Break;
             }
-            let mut distinct = combo.to_vec();
-            distinct.sort_unstable();
-            distinct.dedup();
-            if distinct.iter().map(|&m| free_in(m)).sum::<i64>() < want {
+            // Free CPUs of the distinct NUMA nodes (the walk may list one twice).
+            let mut free_cpus = 0;
+            for &m in combo {
+                if !std::mem::replace(&mut seen[m], true) {
+                    free_cpus += free_in(m);
+                }
+            }
+            combo.iter().for_each(|&m| seen[m] = false);
+            if free_cpus < want {
                 return Loop::Continue;
             }
             let groups: i64 = combo.iter().map(|&m| free_in(m) / group).sum();
@@ -142,7 +150,7 @@ pub fn take_by_topology_numa_distributed(
             if combo.iter().any(|&m| free_in(m) < distribution) {
                 return Loop::Continue;
             }
-            let mut after: Remaining = vec![None; topo.num_numa_nodes()];
+            after.fill(None);
             for &m in &numas {
                 after[m] = Some(free_in(m));
             }

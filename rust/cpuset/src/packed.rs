@@ -30,36 +30,25 @@ pub(crate) struct Accumulator<'t> {
 impl<'t> Accumulator<'t> {
     pub fn new(topo: &'t Topology, available: &CpuSet, needed: usize) -> Self {
         let free = available.intersection(topo.cpus());
-        Accumulator {
+        let mut acc = Accumulator {
             topo,
-            free_in_numa: topo
-                .numas
-                .cpus
-                .iter()
-                .map(|g| g.count_common(&free))
-                .collect(),
-            free_in_socket: topo
-                .sockets
-                .cpus
-                .iter()
-                .map(|g| g.count_common(&free))
-                .collect(),
-            free_in_core: topo
-                .cores
-                .cpus
-                .iter()
-                .map(|g| g.count_common(&free))
-                .collect(),
-            free_in_uncore: topo
-                .uncores
-                .cpus
-                .iter()
-                .map(|g| g.count_common(&free))
-                .collect(),
-            free,
+            free_in_numa: vec![0; topo.numas.len()],
+            free_in_socket: vec![0; topo.sockets.len()],
+            free_in_core: vec![0; topo.cores.len()],
+            free_in_uncore: vec![0; topo.uncores.len()],
+            free: CpuSet::new(),
             needed: needed as i64,
             result: CpuSet::new(),
+        };
+        for cpu in free.iter() {
+            let place = topo.place(cpu).expect("intersected with the topology");
+            acc.free_in_numa[place.numa] += 1;
+            acc.free_in_socket[place.socket] += 1;
+            acc.free_in_core[place.core] += 1;
+            acc.free_in_uncore[place.uncore] += 1;
         }
+        acc.free = free;
+        acc
     }
 
     pub fn is_satisfied(&self) -> bool {
@@ -76,18 +65,32 @@ impl<'t> Accumulator<'t> {
 
     /// Add `cpus` to the result (all of them, free or not, as the kubelet does).
     pub fn take(&mut self, cpus: &CpuSet) {
-        self.result = self.result.union(cpus);
+        self.result.union_with(cpus);
         for cpu in cpus.iter() {
-            if self.free.contains(cpu) {
-                self.free.remove(cpu);
-                let place = self.topo.place(cpu).expect("free CPUs are topology CPUs");
-                self.free_in_numa[place.numa] -= 1;
-                self.free_in_socket[place.socket] -= 1;
-                self.free_in_core[place.core] -= 1;
-                self.free_in_uncore[place.uncore] -= 1;
-            }
+            self.unfree(cpu);
         }
         self.needed -= cpus.len() as i64;
+    }
+
+    /// `take` of distinct CPUs given as a list (a core's bitmap spans many words; its list
+    /// is two or so entries).
+    fn take_list(&mut self, cpus: &[u32]) {
+        for &cpu in cpus {
+            self.result.insert(cpu);
+            self.unfree(cpu);
+        }
+        self.needed -= cpus.len() as i64;
+    }
+
+    fn unfree(&mut self, cpu: u32) {
+        if self.free.contains(cpu) {
+            self.free.remove(cpu);
+            let place = self.topo.place(cpu).expect("free CPUs are topology CPUs");
+            self.free_in_numa[place.numa] -= 1;
+            self.free_in_socket[place.socket] -= 1;
+            self.free_in_core[place.core] -= 1;
+            self.free_in_uncore[place.uncore] -= 1;
+        }
     }
 
     /// Free CPUs of one NUMA node.
@@ -96,8 +99,11 @@ impl<'t> Accumulator<'t> {
     }
 
     /// `ids` ascending by free CPUs, ties by id (the kubelet's `cpuAccumulator.sort`).
+    /// Every caller passes ids in ascending order, so a stable sort on the count alone gives
+    /// the same order, and a stable sort of small integers is cheaper than a tuple sort.
     fn by_free(mut ids: Vec<usize>, free: &[usize]) -> Vec<usize> {
-        ids.sort_unstable_by_key(|&g| (free[g], g));
+        debug_assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        ids.sort_by_key(|&g| free[g]);
         ids
     }
 
@@ -109,7 +115,7 @@ impl<'t> Accumulator<'t> {
     fn having_free(&self, overlaps: &[Overlap]) -> Vec<usize> {
         overlaps
             .iter()
-            .filter(|o| self.free.count_common(&o.shared) > 0)
+            .filter(|o| self.free.intersects(&o.shared))
             .map(|o| o.group)
             .collect()
     }
@@ -173,7 +179,8 @@ impl<'t> Accumulator<'t> {
     fn sorted_cpus(&self) -> Vec<u32> {
         let mut out = Vec::new();
         for core in self.sorted_cores() {
-            out.extend(self.free.intersection(&self.topo.cores.cpus[core]).iter());
+            let cpus = self.topo.core_cpus[core].iter().copied();
+            out.extend(cpus.filter(|&cpu| self.free.contains(cpu)));
         }
         out
     }
@@ -184,7 +191,8 @@ impl<'t> Accumulator<'t> {
             .collect();
         for numa in free {
             if self.needs_at_least(self.topo.numas.size(numa)) {
-                self.take(&self.topo.numas.cpus[numa].clone());
+                let topo = self.topo;
+                self.take(&topo.numas.cpus[numa]);
             }
         }
     }
@@ -197,7 +205,8 @@ impl<'t> Accumulator<'t> {
             .collect();
         for socket in free {
             if self.needs_at_least(self.topo.sockets.size(socket)) {
-                self.take(&self.topo.sockets.cpus[socket].clone());
+                let topo = self.topo;
+                self.take(&topo.sockets.cpus[socket]);
             }
         }
     }
@@ -208,7 +217,8 @@ impl<'t> Accumulator<'t> {
             .collect();
         for uncore in free {
             if self.needs_at_least(self.topo.uncores.size(uncore)) {
-                self.take(&self.topo.uncores.cpus[uncore].clone());
+                let topo = self.topo;
+                self.take(&topo.uncores.cpus[uncore]);
             }
         }
     }
@@ -217,33 +227,42 @@ impl<'t> Accumulator<'t> {
     /// CPU, enough of them for the rest of the request; taken only if they fit it exactly (an
     /// odd request on SMT drops the last CPU of the last core).
     fn take_partial_uncore(&mut self, uncore: usize) {
-        let per_core = self.topo.cpus_per_core() as i64;
+        let topo = self.topo;
+        let per_core = topo.cpus_per_core() as i64;
         let cores_needed = ((self.needed + per_core - 1) / per_core) as usize;
-        let mut cpus = CpuSet::new();
-        let cores = self.topo.cores_in_uncore[uncore]
+        let cores = topo.cores_in_uncore[uncore]
             .iter()
             .filter(|&&c| self.free_in_core[c] > 0)
             .take(cores_needed);
+        let mut cpus: Vec<u32> = Vec::new();
         for &core in cores {
-            cpus = cpus.union(&self.free.intersection(&self.topo.cores.cpus[core]));
+            cpus.extend(
+                topo.core_cpus[core]
+                    .iter()
+                    .filter(|&&c| self.free.contains(c)),
+            );
         }
         if self.needed % 2 != 0 && per_core > 1 && cpus.len() as i64 > self.needed {
-            let last = cpus
-                .iter()
-                .last()
-                .expect("not empty: longer than a positive need");
-            cpus.remove(last);
+            // The kubelet sorts the CPUs and drops the highest.
+            let highest = (0..cpus.len()).max_by_key(|&i| cpus[i]).expect("not empty");
+            cpus.swap_remove(highest);
         }
         if self.needed == cpus.len() as i64 {
-            self.take(&cpus);
+            self.take_list(&cpus);
         }
     }
 
     fn take_uncore_caches(&mut self) {
         let per_uncore = self.topo.cpus_per_uncore();
+        // The kubelet calls takeFullUncore on every turn while the need is at least an average
+        // uncore cache. Only the first call can take anything: it skips a free cache only
+        // when the need is smaller than it, the need only shrinks, and free caches only get
+        // fewer. So call it once (the walk is most of the time on a large host).
+        let mut full_taken = false;
         for uncore in self.sorted_uncores() {
-            if self.needs_at_least(per_uncore) {
+            if self.needs_at_least(per_uncore) && !full_taken {
                 self.take_full_uncores();
+                full_taken = true;
             }
             if self.is_satisfied() {
                 return;
@@ -261,16 +280,21 @@ impl<'t> Accumulator<'t> {
         let free: Vec<usize> = (self.sorted_cores().into_iter())
             .filter(|&c| self.free_in_core[c] == per_core)
             .collect();
+        let topo = self.topo;
         for core in free {
-            if self.needs_at_least(self.topo.cores.size(core)) {
-                self.take(&self.topo.cores.cpus[core].clone());
+            if self.is_satisfied() {
+                break; // every core holds a CPU: the rest of the kubelet's loop takes nothing
+            }
+            let cpus = &topo.core_cpus[core];
+            if self.needs_at_least(cpus.len()) {
+                self.take_list(cpus);
             }
         }
     }
 
     fn take_remaining_cpus(&mut self) {
         for cpu in self.sorted_cpus() {
-            self.take(&[cpu].into_iter().collect());
+            self.take_list(&[cpu]);
             if self.is_satisfied() {
                 return;
             }

@@ -66,7 +66,7 @@ pub fn take(
                 "whole cores only, and {count} is not a multiple of {per_core} CPUs per core"
             )));
         }
-        let whole = topo.whole_cores_in(free).len();
+        let whole = topo.whole_core_cpus_in(free);
         if count > whole {
             return Err(refuse(format!(
                 "whole cores only, and the free whole cores hold {whole} CPUs"

@@ -30,6 +30,30 @@ impl CpuSet {
         self.words[word] |= 1 << bit;
     }
 
+    /// Insert `first..=last` a word at a time (cpulists are mostly long ranges).
+    pub fn insert_range(&mut self, first: u32, last: u32) {
+        assert!(
+            first <= last && last <= MAX_CPU_ID,
+            "bad range {first}-{last}"
+        );
+        let (lo, hi) = (first as usize, last as usize);
+        if self.words.len() <= hi / 64 {
+            self.words.resize(hi / 64 + 1, 0);
+        }
+        for word in lo / 64..=hi / 64 {
+            let from = if word == lo / 64 { lo % 64 } else { 0 };
+            let to = if word == hi / 64 { hi % 64 } else { 63 };
+            // Bits from..=to set; `to - from + 1` may be 64.
+            let width = to - from + 1;
+            let mask = if width == 64 {
+                u64::MAX
+            } else {
+                ((1u64 << width) - 1) << from
+            };
+            self.words[word] |= mask;
+        }
+    }
+
     pub fn remove(&mut self, cpu: u32) {
         let word = cpu as usize / 64;
         if let Some(w) = self.words.get_mut(word) {
@@ -66,6 +90,32 @@ impl CpuSet {
         })
     }
 
+    /// Maximal runs of consecutive CPUs, ascending, as (first, last): found a word at a time
+    /// with bit scans, because formatting a cpulist is on every call's answer path.
+    pub fn runs(&self) -> Vec<(u32, u32)> {
+        let mut out: Vec<(u32, u32)> = Vec::new();
+        for (i, &word) in self.words.iter().enumerate() {
+            let mut rest = word;
+            let mut shift = 0u32;
+            while rest != 0 {
+                let skip = rest.trailing_zeros();
+                rest >>= skip;
+                shift += skip;
+                let len = rest.trailing_ones();
+                let first = i as u32 * 64 + shift;
+                let last = first + len - 1;
+                match out.last_mut() {
+                    Some(run) if run.1 + 1 == first => run.1 = last,
+                    _ => out.push((first, last)),
+                }
+                // len may be 64 (a full word): shifting by 64 would overflow.
+                rest = rest.checked_shr(len).unwrap_or(0);
+                shift += len;
+            }
+        }
+        out
+    }
+
     pub fn union(&self, other: &CpuSet) -> CpuSet {
         let (long, short) = if self.words.len() >= other.words.len() {
             (self, other)
@@ -77,6 +127,16 @@ impl CpuSet {
             *w |= o;
         }
         CpuSet { words }
+    }
+
+    /// `self ∪= other` without a new allocation when `self` is long enough.
+    pub fn union_with(&mut self, other: &CpuSet) {
+        if self.words.len() < other.words.len() {
+            self.words.resize(other.words.len(), 0);
+        }
+        for (w, o) in self.words.iter_mut().zip(&other.words) {
+            *w |= o;
+        }
     }
 
     pub fn intersection(&self, other: &CpuSet) -> CpuSet {
@@ -100,6 +160,11 @@ impl CpuSet {
             .zip(&other.words)
             .map(|(a, b)| (a & b).count_ones() as usize)
             .sum()
+    }
+
+    /// Whether the sets share a CPU (stops at the first shared word).
+    pub fn intersects(&self, other: &CpuSet) -> bool {
+        self.words.iter().zip(&other.words).any(|(a, b)| a & b != 0)
     }
 
     pub fn is_subset(&self, other: &CpuSet) -> bool {
@@ -175,11 +240,22 @@ mod tests {
         fn set_algebra_matches_btreeset(a in ids(), b in ids()) {
             let (sa, sb) = (of(&a), of(&b));
             prop_assert_eq!(sa.union(&sb), of(&a.union(&b).copied().collect()));
+            let (lo, hi) = (a.first().copied().unwrap_or(0), b.last().copied().unwrap_or(0));
+            let mut ranged = CpuSet::new();
+            ranged.insert_range(lo.min(hi), hi.max(lo));
+            prop_assert_eq!(ranged, (lo.min(hi)..=hi.max(lo)).collect::<CpuSet>());
+            let mut sc = sa.clone();
+            sc.union_with(&sb);
+            prop_assert_eq!(sc, sa.union(&sb));
             prop_assert_eq!(sa.intersection(&sb), of(&a.intersection(&b).copied().collect()));
             prop_assert_eq!(sa.difference(&sb), of(&a.difference(&b).copied().collect()));
             prop_assert_eq!(sa.count_common(&sb), a.intersection(&b).count());
             prop_assert_eq!(sa.is_subset(&sb), a.is_subset(&b));
+            prop_assert_eq!(sa.intersects(&sb), !a.is_disjoint(&b));
             prop_assert_eq!(sa.len(), a.len());
+            let expanded: Vec<u32> = sa.runs().into_iter().flat_map(|(f, l)| f..=l).collect();
+            prop_assert_eq!(expanded, a.iter().copied().collect::<Vec<_>>());
+            prop_assert!(sa.runs().windows(2).all(|w| w[0].1 + 1 < w[1].0));
             prop_assert_eq!(sa.iter().collect::<Vec<_>>(), a.iter().copied().collect::<Vec<_>>());
         }
     }
