@@ -119,13 +119,28 @@ pub fn take_by_topology_numa_distributed(
     let numas = acc.sorted_numas();
     let (min_numas, max_numas) = numa_count_range(&acc, group);
     let free_in = |numa: usize| acc.free_in_numa[numa] as i64;
+    // Free CPUs per listed NUMA node, largest first: no k NUMA nodes hold more than the k
+    // largest, so a k whose largest are too few has no candidate, keeps no combination, and
+    // its walk (the slow part) can be skipped without changing the answer.
+    // (A NUMA node listed twice counts once in a combination's free CPUs.)
+    let mut distinct = numas.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let mut largest: Vec<i64> = distinct.iter().map(|&m| free_in(m)).collect();
+    largest.sort_unstable_by(|a, b| b.cmp(a));
     for k in min_numas..=max_numas {
+        if largest.iter().take(k).sum::<i64>() < want {
+            continue;
+        }
         let mut best_balance = f64::MAX;
         let mut best_remainder: Option<Vec<usize>> = None;
         let mut best_combo: Option<Slice> = None;
         let mut arena = Arena::default();
         // Scratch reused by every combination (allocation was most of the walk's time).
         let mut seen = vec![false; topo.num_numa_nodes()];
+        let groups_in: Vec<i64> = (0..topo.num_numa_nodes())
+            .map(|m| free_in(m) / group)
+            .collect();
         let mut after: Remaining = vec![None; topo.num_numa_nodes()];
         arena.iterate(&numas, k, &mut |combo, slice| {
             if best_balance == 0.0 {
@@ -142,7 +157,7 @@ pub fn take_by_topology_numa_distributed(
             if free_cpus < want {
                 return Loop::Continue;
             }
-            let groups: i64 = combo.iter().map(|&m| free_in(m) / group).sum();
+            let groups: i64 = combo.iter().map(|&m| groups_in[m]).sum();
             if groups * group < want {
                 return Loop::Continue;
             }

@@ -38,7 +38,7 @@ impl<'t> Accumulator<'t> {
             free_in_uncore: vec![0; topo.uncores.len()],
             free: CpuSet::new(),
             needed: needed as i64,
-            result: CpuSet::new(),
+            result: CpuSet::with_room_for(topo.cpus()),
         };
         for cpu in free.iter() {
             let place = topo.place(cpu).expect("intersected with the topology");

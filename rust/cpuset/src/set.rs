@@ -20,6 +20,14 @@ impl CpuSet {
         Self::default()
     }
 
+    /// An empty set with room for CPUs up to `other`'s highest without reallocating (sets
+    /// built CPU by CPU, highest last, otherwise grow a word at a time).
+    pub fn with_room_for(other: &CpuSet) -> Self {
+        CpuSet {
+            words: Vec::with_capacity(other.words.len()),
+        }
+    }
+
     /// Panics on an id above [`MAX_CPU_ID`]: callers validate ids at the edge.
     pub fn insert(&mut self, cpu: u32) {
         assert!(cpu <= MAX_CPU_ID, "CPU id {cpu} above {MAX_CPU_ID}");
