@@ -111,6 +111,7 @@ pub fn take(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn cpus(text: &str) -> CpuSet {
         CpuSet::parse(text).unwrap()
@@ -200,5 +201,55 @@ mod tests {
         };
         let err = pick(&t, "0,3-4", 3, no_uncore).unwrap_err();
         assert!(err.contains("includes CPUs 1-2 that are not free"), "{err}");
+    }
+
+    /// A random host: cores of 1-3 threads with gaps in the CPU ids (offline CPUs), grouped
+    /// into sockets, NUMA nodes and uncore caches that need not nest.
+    fn host() -> impl Strategy<Value = (Topology, CpuSet)> {
+        let cores = prop::collection::vec((1usize..=3, 0u32..2, 0i64..3, 0i64..4, 0i64..3), 1..24);
+        (cores, any::<u64>()).prop_map(|(cores, free_bits)| {
+            let (mut cpus, mut sockets, mut numas, mut core_ids, mut uncores) =
+                (vec![], vec![], vec![], vec![], vec![]);
+            let mut next = 0u32;
+            for (threads, gap, socket, numa, uncore) in cores {
+                let first = next;
+                for t in 0..threads as u32 {
+                    cpus.push(first + t);
+                    sockets.push(socket);
+                    numas.push(numa);
+                    core_ids.push(i64::from(first));
+                    uncores.push(uncore);
+                }
+                next = first + threads as u32 + gap;
+            }
+            let free = cpus
+                .iter()
+                .copied()
+                .filter(|&c| free_bits >> (c % 64) & 1 == 1);
+            let topo = Topology::new(&cpus, &sockets, &numas, &core_ids, &uncores).unwrap();
+            (topo, free.collect())
+        })
+    }
+
+    proptest! {
+        /// Whatever the host and options: an answer is exactly `count` free CPUs (whole cores
+        /// under `full_cores`), else a refusal; never a panic or a hang.
+        #[test]
+        fn answers_are_valid_or_refused(
+            (topo, free) in host(),
+            count in 1usize..40,
+            spread_numa: bool,
+            full_cores: bool,
+            prefer_uncore: bool,
+        ) {
+            let options = TakeOptions { spread_numa, full_cores, prefer_uncore };
+            if let Ok(picked) = take(&topo, &free, count, options) {
+                prop_assert_eq!(picked.len(), count);
+                prop_assert!(picked.is_subset(&free));
+                if full_cores {
+                    prop_assert_eq!(topo.cores_touching(&picked), picked);
+                }
+            }
+        }
     }
 }
