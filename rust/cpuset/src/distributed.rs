@@ -128,6 +128,12 @@ pub fn take_by_topology_numa_distributed(
     distinct.dedup();
     let mut largest: Vec<i64> = distinct.iter().map(|&m| free_in(m)).collect();
     largest.sort_unstable_by(|a, b| b.cmp(a));
+    // Scratch reused by every combination (allocation was most of the walk's time).
+    let mut seen = vec![false; topo.num_numa_nodes()];
+    let groups_in: Vec<i64> = (0..topo.num_numa_nodes())
+        .map(|m| free_in(m) / group)
+        .collect();
+    let mut after: Remaining = vec![None; topo.num_numa_nodes()];
     for k in min_numas..=max_numas {
         if largest.iter().take(k).sum::<i64>() < want {
             continue;
@@ -136,12 +142,6 @@ pub fn take_by_topology_numa_distributed(
         let mut best_remainder: Option<Vec<usize>> = None;
         let mut best_combo: Option<Slice> = None;
         let mut arena = Arena::default();
-        // Scratch reused by every combination (allocation was most of the walk's time).
-        let mut seen = vec![false; topo.num_numa_nodes()];
-        let groups_in: Vec<i64> = (0..topo.num_numa_nodes())
-            .map(|m| free_in(m) / group)
-            .collect();
-        let mut after: Remaining = vec![None; topo.num_numa_nodes()];
         arena.iterate(&numas, k, &mut |combo, slice| {
             if best_balance == 0.0 {
                 return Loop::Break;

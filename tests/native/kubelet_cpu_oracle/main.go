@@ -31,7 +31,7 @@ import (
 	"k8s.io/utils/cpuset"
 )
 
-const hangAfter = 3 * time.Second
+const hangAfter = 2 * time.Second
 
 type request struct {
 	CPUs         []int  `json:"cpus"`
