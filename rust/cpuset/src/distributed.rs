@@ -14,15 +14,16 @@ use crate::packed::{take_by_topology_numa_packed, Accumulator};
 use crate::set::CpuSet;
 use crate::topology::Topology;
 
-/// Free CPUs per NUMA node after a tentative allocation; `None` for NUMA nodes with no free
-/// CPU (the kubelet's map has no key for them, so they do not count in the balance).
-type Remaining = Vec<Option<i64>>;
+/// Free CPUs per NUMA node (by index) after a tentative allocation. Only the `listed` NUMA
+/// nodes (those with a free CPU: the kubelet's map has keys only for them) are read.
+type Remaining = Vec<i64>;
 
-/// The kubelet's `standardDeviation` (population, mean and result rounded to 3 decimals), over
-/// NUMA nodes in id order (the kubelet sums in Go map order; integers make the mean exact).
-fn balance(after: &Remaining) -> f64 {
-    let values = || after.iter().flatten().map(|&v| v as f64);
-    let len = values().count() as f64;
+/// The kubelet's `standardDeviation` (population, mean and result rounded to 3 decimals) of
+/// the listed NUMA nodes, in id order (the kubelet sums in Go map order; integers make the mean
+/// exact).
+fn balance(after: &Remaining, listed: &[usize]) -> f64 {
+    let values = || listed.iter().map(|&m| after[m] as f64);
+    let len = listed.len() as f64;
     let mean = (values().sum::<f64>() / len * 1000.0).round() / 1000.0;
     let squares: f64 = values().map(|v| (v - mean) * (v - mean)).sum();
     ((squares / len).sqrt() * 1000.0).round() / 1000.0
@@ -44,22 +45,23 @@ fn numa_count_range(acc: &Accumulator<'_>, group: i64) -> (usize, usize) {
 /// subset that gets them (`None` when there is no remainder or no subset can hold it).
 fn place_remainder(
     after: &Remaining,
+    listed: &[usize],
     combo: &[usize],
     remainder: i64,
     group: i64,
 ) -> (f64, Option<Vec<usize>>) {
     if remainder == 0 {
-        return (balance(after), None);
+        return (balance(after, listed), None);
     }
     let candidates: Vec<usize> = (combo.iter().copied())
-        .filter(|&n| after[n].unwrap_or(0) >= group)
+        .filter(|&n| after[n] >= group)
         .collect();
     let (mut best, mut best_subset): (f64, Option<Slice>) = (f64::MAX, None);
     let mut arena = Arena::default();
     for k in (1..=candidates.len()).rev() {
         arena.iterate(&candidates, k, &mut |subset, slice| {
             let mut left = after.clone();
-            let free: i64 = subset.iter().map(|&n| left[n].unwrap_or(0)).sum();
+            let free: i64 = subset.iter().map(|&n| left[n]).sum();
             if free < remainder {
                 return Loop::Continue;
             }
@@ -70,18 +72,17 @@ fn place_remainder(
                     if rest == 0 {
                         break;
                     }
-                    let slot = left[n].as_mut().expect("candidates have free CPUs");
-                    if *slot < group {
+                    if left[n] < group {
                         continue;
                     }
-                    *slot -= group;
+                    left[n] -= group;
                     rest -= group;
                 }
                 if rest == before {
                     return Loop::Continue; // the kubelet spins here forever
                 }
             }
-            let b = balance(&left);
+            let b = balance(&left, listed);
             if b < best {
                 (best, best_subset) = (b, Some(slice));
             }
@@ -133,7 +134,7 @@ pub fn take_by_topology_numa_distributed(
     let groups_in: Vec<i64> = (0..topo.num_numa_nodes())
         .map(|m| free_in(m) / group)
         .collect();
-    let mut after: Remaining = vec![None; topo.num_numa_nodes()];
+    let mut after: Remaining = vec![0; topo.num_numa_nodes()];
     for k in min_numas..=max_numas {
         if largest.iter().take(k).sum::<i64>() < want {
             continue;
@@ -165,15 +166,14 @@ pub fn take_by_topology_numa_distributed(
             if combo.iter().any(|&m| free_in(m) < distribution) {
                 return Loop::Continue;
             }
-            after.fill(None);
-            for &m in &numas {
-                after[m] = Some(free_in(m));
+            for &m in &distinct {
+                after[m] = free_in(m);
             }
             for &m in combo {
-                *after[m].as_mut().expect("combo NUMA nodes are listed") -= distribution;
+                after[m] -= distribution;
             }
             let remainder = want - distribution * combo.len() as i64;
-            let (local, subset) = place_remainder(&after, combo, remainder, group);
+            let (local, subset) = place_remainder(&after, &distinct, combo, remainder, group);
             if local < best_balance {
                 (best_balance, best_remainder, best_combo) = (local, subset, Some(slice));
             }
