@@ -213,3 +213,64 @@ class IoWorker:
 
     def close(self) -> None:
         """Stop taking jobs; wait for the queued ones to finish."""
+
+# ----------------------------------------------------------------------------- CPU sets
+
+@final
+class CpuTopology:
+    """Where each logical CPU sits: parallel per-CPU arrays of socket, NUMA node, core and
+    uncore-cache ids. The core id is the kubelet's ``CoreID`` (the lowest logical CPU of the
+    physical core); the uncore id is the L3 id, or the socket id where there is none.
+
+    Raises ``ValueError`` naming the problem: arrays of different lengths, no CPUs, a CPU id
+    listed twice or outside 0..16383, a core whose CPUs differ in socket, NUMA node or uncore.
+    """
+
+    def __new__(
+        cls,
+        cpus: Sequence[int],
+        sockets: Sequence[int],
+        numa_nodes: Sequence[int],
+        cores: Sequence[int],
+        uncores: Sequence[int],
+    ) -> CpuTopology: ...
+    @property
+    def num_cpus(self) -> int: ...
+    @property
+    def num_cores(self) -> int: ...
+    @property
+    def num_sockets(self) -> int: ...
+    @property
+    def num_numa_nodes(self) -> int: ...
+    @property
+    def num_uncores(self) -> int: ...
+    @property
+    def cpus_per_core(self) -> int:
+        """The kubelet's ``CPUsPerCore()``: CPUs / cores, an integer average."""
+
+    @property
+    def cpus(self) -> str:
+        """All CPUs, as a canonical cpulist."""
+
+def cpuset_normalize(text: str) -> str:
+    """Parse a kernel cpulist (``"0-3,8"``; leading/trailing whitespace allowed, ``""`` is empty)
+    and return its canonical form. Raises CpuListError naming the text and the position."""
+
+def cpuset_take(
+    topology: CpuTopology,
+    free: str,
+    count: int,
+    *,
+    spread_numa: bool = False,
+    full_cores: bool = False,
+    prefer_uncore: bool = True,
+) -> str:
+    """The cpulist of ``count`` CPUs of ``free`` that kubelet v1.37.2's static policy would pick:
+    packed (``prefer_uncore``: align by uncore cache), or ``spread_numa`` across NUMA nodes;
+    ``full_cores`` is ``full-pcpus-only``. Compute-only (microseconds), runs with the GIL held.
+
+    Raises CpuListError for a malformed ``free`` or CPUs outside the topology, and
+    CpuAllocationError (asked, free, why) when ``count`` < 1 or > free, when whole cores cannot
+    be given, or when the kubelet's answer would include CPUs that are not free (its integer
+    averages mislead it on asymmetric hosts).
+    """
