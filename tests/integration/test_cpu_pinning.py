@@ -38,7 +38,9 @@ async def node(
             yield t, rt
 
 
-async def prepare(t: PluginUnderTest, name: str, count: str = "2") -> tuple[ClaimRef, frozenset[int]]:
+async def prepare(
+    t: PluginUnderTest, name: str, count: str = "2"
+) -> tuple[ClaimRef, frozenset[int]]:
     ref = t.add_claim(claim(name, count=count))
     out = await t.kubelet.prepare([ref])
     assert out[ref.uid].error == "", out[ref.uid].error

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from drafast.errors import ConfigError, CpuListError, DrafastError, PermanentError
+from drafast.errors import ConfigError, CpuListError, DrafastError
 
 if TYPE_CHECKING:
     from drafast.drivers.cpu.topology import CpuTopology
@@ -155,15 +155,15 @@ def _pack(topology: CpuTopology, args: argparse.Namespace) -> str:
             f"--free {args.free}: CPUs {format_cpulist(unknown)} are not online "
             f"(usable: {format_cpulist(topology.cpu_ids())})"
         )
-    native = _native_packer()
-    picked = native.cpuset_take(
-        native.CpuTopology(*topology.arrays()),
+    from drafast import _native
+
+    return _native.cpuset_take(
+        _native.CpuTopology(*topology.arrays()),
         format_cpulist(free - reserved),
         args.count,
         spread_numa=args.spread_numa,
         full_cores=args.full_cores,
     )
-    return picked if isinstance(picked, str) else format_cpulist(picked)
 
 
 def _flag_cpulist(flag: str, text: str) -> frozenset[int]:
@@ -173,13 +173,3 @@ def _flag_cpulist(flag: str, text: str) -> frozenset[int]:
         return parse_cpulist(text)
     except CpuListError as err:
         raise CpuListError(f"{flag} {text}: {err}") from err
-
-
-def _native_packer() -> Any:
-    """``drafast._native`` if it has the CPU packer; typed ``Any`` until ``_native.pyi`` has
-    ``CpuTopology`` and ``cpuset_take`` (written alongside this command)."""
-    from drafast import _native
-
-    if not hasattr(_native, "cpuset_take") or not hasattr(_native, "CpuTopology"):
-        raise PermanentError("this drafast build has no native CPU packer (_native.cpuset_take)")
-    return _native

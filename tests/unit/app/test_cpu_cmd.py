@@ -3,7 +3,6 @@ to the native packer (a stand-in here; the real one is tested in test_cpu_pack_c
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -46,47 +45,10 @@ def test_bad_flag_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     )
 
 
-class FakeNative:
-    """Records the calls ``pack`` makes, as ``_native`` would receive them."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
-
-    def CpuTopology(self, *args: Any) -> str:  # named as the native class
-        self.calls.append(("CpuTopology", args, {}))
-        return "native-topology"
-
-    def cpuset_take(self, *args: Any, **kwargs: Any) -> str:
-        self.calls.append(("cpuset_take", args, kwargs))
-        return "4-5,68-69"
-
-
-def test_pack_calls_the_native_packer_with_the_topology_arrays(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+def test_pack_reserves_and_picks_whole_cores(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    native = FakeNative()
-    monkeypatch.setattr(cpu_cmd, "_native_packer", lambda: native)
     root = write_sysfs(tmp_path, two_socket_smt())
     argv = ["pack", "--host-root", str(root), "--count", "4", "--reserved", "0-3,64-67"]
     assert cpu_cmd.main([*argv, "--full-cores"]) == 0
-    assert capsys.readouterr().out == "4-5,68-69\n"
-    (_, arrays, _), (_, take_args, take_kwargs) = native.calls
-    cpus, sockets, numas, cores, uncores = arrays
-    assert cpus == list(range(128))
-    assert (sockets[100], numas[100], cores[100], uncores[100]) == (1, 2, 36, 1)
-    assert take_args == ("native-topology", "4-63,68-127", 4)
-    assert take_kwargs == {"spread_numa": False, "full_cores": True}
-
-
-def test_pack_without_the_native_packer_says_so(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from drafast import _native
-
-    monkeypatch.delattr(_native, "cpuset_take", raising=False)
-    root = write_sysfs(tmp_path, this_machine())
-    assert cpu_cmd.main(["pack", "--host-root", str(root), "--count", "1"]) == 2
-    err = capsys.readouterr().err
-    assert (
-        err == "drafast: error: this drafast build has no native CPU packer (_native.cpuset_take)\n"
-    )
+    assert capsys.readouterr().out == "4-5,68-69\n"  # two whole cores after the reserved ones
