@@ -620,10 +620,16 @@ def take(
                 )
         return text
     if full_cores:
+        busy = picked - free_set
+        why = (
+            f"busy: {format_cpus(busy)}; its whole-core/socket test uses per-core/socket "
+            "averages, wrong on this asymmetric topology"
+            if busy
+            else f"it has {len(picked)} (a socket or NUMA node not nested in the other was "
+            "counted twice)"
+        )
         raise refuse(
-            f"whole cores only, and the kubelet's pick {text} is not {count} free CPUs (busy: "
-            f"{format_cpus(picked - free_set)}; its whole-core/socket test uses per-core/socket "
-            "averages, wrong on this asymmetric topology)"
+            f"whole cores only, and the kubelet's pick {text} is not {count} free CPUs ({why})"
         )
     # Repair: keep the free CPUs, ask again for the rest from the CPUs still free.
     kept = picked & free_set

@@ -99,11 +99,20 @@ pub fn take(
     }
     if options.full_cores {
         // A repaired pick could not promise whole cores on a host whose cores differ.
+        let busy = picked.difference(free);
+        let why = if busy.is_empty() {
+            format!(
+                "it has {} (a socket or NUMA node not nested in the other was counted twice)",
+                picked.len()
+            )
+        } else {
+            format!(
+                "busy: {busy}; its whole-core/socket test uses per-core/socket averages, wrong \
+                 on this asymmetric topology"
+            )
+        };
         return Err(refuse(format!(
-            "whole cores only, and the kubelet's pick {picked} is not {count} free CPUs (busy: \
-             {}; its whole-core/socket test uses per-core/socket averages, wrong on this \
-             asymmetric topology)",
-            picked.difference(free)
+            "whole cores only, and the kubelet's pick {picked} is not {count} free CPUs ({why})"
         )));
     }
     repair(picked, free, count, &kubelet).map_err(refuse)
