@@ -269,8 +269,11 @@ def cpuset_take(
     packed (``prefer_uncore``: align by uncore cache), or ``spread_numa`` across NUMA nodes;
     ``full_cores`` is ``full-pcpus-only``. Compute-only (microseconds), runs with the GIL held.
 
+    Never a CPU outside ``free``: where the kubelet's answer would hold busy CPUs (its integer
+    averages mislead it on asymmetric hosts, e.g. hybrid P/E cores), its free CPUs are kept and
+    the kubelet's algorithm is asked again for the rest; under ``full_cores`` that is refused.
+
     Raises CpuListError for a malformed ``free`` or CPUs outside the topology, and
-    CpuAllocationError (asked, free, why) when ``count`` < 1 or > free, when whole cores cannot
-    be given, or when the kubelet's answer would include CPUs that are not free (its integer
-    averages mislead it on asymmetric hosts).
+    CpuAllocationError (``asked for N CPUs, M free: why``) when ``count`` < 1 or > free, when
+    whole cores cannot be given, or when the kubelet's algorithm fails.
     """

@@ -578,7 +578,7 @@ def take(
         )
 
     def refuse(reason: str) -> CpuAllocationError:
-        return CpuAllocationError(f"cannot take {count} CPUs from {len(free_set)} free: {reason}")
+        return CpuAllocationError(f"asked for {count} CPUs, {len(free_set)} free: {reason}")
 
     if count < 1:
         raise refuse("at least one CPU must be asked for")
@@ -596,34 +596,53 @@ def take(
         whole = sum(len(c) for c in core_cpus.values() if c <= free_set)
         if count > whole:
             raise refuse(f"whole cores only, and the free whole cores hold {whole} CPUs")
-    try:
-        if spread_numa:
-            picked = take_distributed(topo, free_set, count, per_core if full_cores else 1)
-        else:
-            picked = take_packed(topo, free_set, count, prefer_uncore)
-    except KubeletFailure as err:
-        raise refuse(f"the kubelet's algorithm failed: {err}") from None
+
+    def kubelet(available: set[int], n: int) -> set[int]:
+        try:
+            if spread_numa:
+                return take_distributed(topo, available, n, per_core if full_cores else 1)
+            return take_packed(topo, available, n, prefer_uncore)
+        except KubeletFailure as err:
+            raise refuse(f"the kubelet's algorithm failed: {err}") from None
+
+    picked = kubelet(free_set, count)
     text = format_cpus(picked)
-    busy = picked - free_set
-    if busy:
-        raise refuse(
-            f"the kubelet's pick {text} includes CPUs {format_cpus(busy)} that are not free (its "
-            "whole-core/socket test uses per-core/socket averages, wrong on this asymmetric "
-            "topology)"
-        )
-    if len(picked) != count:
-        raise refuse(
-            f"the kubelet's pick {text} has {len(picked)} CPUs (a socket or NUMA node that is not "
-            "nested in the other was counted twice)"
-        )
+    if picked <= free_set and len(picked) == count:
+        if full_cores:
+            touched: set[int] = set()
+            for cpu in picked:
+                touched |= core_cpus[topo.details[cpu].core]
+            split = touched - picked
+            if split:
+                raise refuse(
+                    f"whole cores only, and the kubelet's pick {text} leaves core siblings "
+                    f"{format_cpus(split)} out"
+                )
+        return text
     if full_cores:
-        touched: set[int] = set()
-        for cpu in picked:
-            touched |= core_cpus[topo.details[cpu].core]
-        split = touched - picked
-        if split:
+        busy = picked - free_set
+        why = (
+            f"busy: {format_cpus(busy)}; its whole-core/socket test uses per-core/socket "
+            "averages, wrong on this asymmetric topology"
+            if busy
+            else f"it has {len(picked)} (a socket or NUMA node not nested in the other was "
+            "counted twice)"
+        )
+        raise refuse(
+            f"whole cores only, and the kubelet's pick {text} is not {count} free CPUs ({why})"
+        )
+    # Repair: keep the free CPUs, ask again for the rest from the CPUs still free.
+    kept = picked & free_set
+    while len(kept) < count:
+        rest = free_set - kept
+        again = kubelet(rest, count - len(kept))
+        more = again & rest
+        if not more:
             raise refuse(
-                f"whole cores only, and the kubelet's pick {text} leaves core siblings "
-                f"{format_cpus(split)} out"
+                f"the kubelet's picks ({text}, then {format_cpus(again)}) hold too few free CPUs "
+                "on this asymmetric topology"
             )
-    return text
+        kept |= more
+    if len(kept) > count:
+        raise refuse(f"the repaired pick {format_cpus(kept)} has more than {count} CPUs")
+    return format_cpus(kept)

@@ -157,17 +157,16 @@ def test_take_examples() -> None:
     kind, message = agree(t, "0-11", 3, full_cores=True)
     assert kind == "CpuAllocationError"
     assert message == (
-        "cannot take 3 CPUs from 12 free: whole cores only, and 3 is not a multiple of 2 CPUs "
-        "per core"
+        "asked for 3 CPUs, 12 free: whole cores only, and 3 is not a multiple of 2 CPUs per core"
     )
 
 
 @pytest.mark.parametrize(
     ("free", "count", "kind", "message"),
     [
-        ("0-3", 5, "CpuAllocationError", "cannot take 5 CPUs from 4 free: not enough free CPUs"),
-        ("0-3", 0, "CpuAllocationError", "cannot take 0 CPUs from 4 free: at least one CPU"),
-        ("0-3", -2, "CpuAllocationError", "cannot take -2 CPUs from 4 free: at least one CPU"),
+        ("0-3", 5, "CpuAllocationError", "asked for 5 CPUs, 4 free: not enough free CPUs"),
+        ("0-3", 0, "CpuAllocationError", "asked for 0 CPUs, 4 free: at least one CPU"),
+        ("0-3", -2, "CpuAllocationError", "asked for -2 CPUs, 4 free: at least one CPU"),
         ("0-12", 1, "CpuListError", 'free cpulist "0-12": CPUs 12 are not in the topology (0-11)'),
         ("0-", 1, "CpuListError", 'malformed cpulist "0-" at position 2: expected a CPU number'),
     ],
@@ -177,13 +176,22 @@ def test_take_errors(free: str, count: int, kind: str, message: str) -> None:
     assert (got_kind, got[: len(message)]) == (kind, message)
 
 
-def test_take_refuses_busy_cpus_on_asymmetric_host() -> None:
-    # Hybrid: CPUsPerCore = 1, so a P-core with one free thread looks "free" to the kubelet,
-    # which would then hand out its busy sibling too.
+def test_take_never_hands_out_busy_cpus_on_asymmetric_host() -> None:
+    # Hybrid: CPUsPerCore = 32 // 24 = 1, so a P-core with one free thread looks "free" to the
+    # kubelet, which then hands out its busy sibling too: the free part is kept and the rest
+    # asked for again; under whole cores only that is refused.
     hybrid = topos.hybrid()
-    kind, message = agree(hybrid, "0,2-31", 3, prefer_uncore=False)
+    kubelet = ref.take_packed(ref.Topology(*hybrid.args()), ref.parse("0,2-31"), 3, False)
+    assert kubelet == {0, 1, 16}, "the kubelet's own pick holds busy CPU 1"
+    # 0 and 16 kept; one more asked for from the rest: the next E-core.
+    assert agree(hybrid, "0,2-31", 3, prefer_uncore=False) == ("ok", "0,16-17")
+    kind, message = agree(hybrid, "0,2-31", 3, prefer_uncore=False, full_cores=True)
     assert kind == "CpuAllocationError"
-    assert "includes CPUs 1 that are not free" in message
+    assert "is not 3 free CPUs (busy: 1;" in message
+    for count in (1, 2, 3, 5, 8, 14):  # every count gets exactly count free CPUs
+        kind, picked = agree(hybrid, "1-7,12,14-19", count)
+        assert kind == "ok" and len(ref.parse(picked)) == count
+        assert ref.parse(picked) <= ref.parse("1-7,12,14-19")
 
 
 @pytest.mark.parametrize("arrays", topos.named()[:-1], ids=lambda a: a.name)

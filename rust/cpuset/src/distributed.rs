@@ -142,6 +142,10 @@ pub fn take_by_topology_numa_distributed(
         let mut best_balance = f64::MAX;
         let mut best_remainder: Option<Vec<usize>> = None;
         let mut best_combo: Option<Slice> = None;
+        // Every combination of this walk has k NUMA nodes: the even share and what is left
+        // over are the same for all of them.
+        let distribution = want / k as i64 / group * group;
+        let remainder = want - distribution * k as i64;
         let mut arena = Arena::default();
         arena.iterate(&numas, k, &mut |combo, slice| {
             if best_balance == 0.0 {
@@ -162,7 +166,6 @@ pub fn take_by_topology_numa_distributed(
             if groups * group < want {
                 return Loop::Continue;
             }
-            let distribution = want / combo.len() as i64 / group * group;
             if combo.iter().any(|&m| free_in(m) < distribution) {
                 return Loop::Continue;
             }
@@ -172,7 +175,6 @@ pub fn take_by_topology_numa_distributed(
             for &m in combo {
                 after[m] -= distribution;
             }
-            let remainder = want - distribution * combo.len() as i64;
             let (local, subset) = place_remainder(&after, &distinct, combo, remainder, group);
             if local < best_balance {
                 (best_balance, best_remainder, best_combo) = (local, subset, Some(slice));

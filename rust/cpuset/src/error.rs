@@ -37,7 +37,7 @@ pub enum AllocationError {
     /// The free set names CPUs the topology does not have: a caller bug, not a full node.
     #[error("CPUs {cpus} are not in the topology")]
     OutsideTopology { cpus: CpuSet },
-    #[error("cannot take {asked} CPUs from {free} free: {reason}")]
+    #[error("asked for {asked} CPUs, {free} free: {reason}")]
     Refused {
         asked: usize,
         free: usize,

@@ -7,7 +7,8 @@
 //!   CPU picking (`cpu_assignment.go`), reproduced answer for answer so that a claim gets the same
 //!   CPUs the kubelet's static policy would give a Guaranteed pod.
 //! * [`take`]: the driver's entry point: the static policy's whole-core checks, the algorithm,
-//!   and a final check that the answer is really free (stricter than the kubelet, see [`policy`]).
+//!   and a final check that the answer is really free (stricter than the kubelet: an answer
+//!   with busy CPUs is repaired, or refused under whole cores; see [`policy`]).
 //!
 //! No pyo3 here: `rust/py` binds it.
 

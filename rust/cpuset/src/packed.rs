@@ -330,8 +330,17 @@ fn push_by_free(out: &mut Vec<usize>, ids: impl Iterator<Item = usize>, free: &[
         for k in 1..=BUCKETS {
             next[k] += next[k - 1];
         }
-        let unsorted = tail.to_vec();
-        for g in unsorted {
+        // The copy to place from: on the stack for the usual sizes (a core list per NUMA node).
+        let mut stack = [0usize; 256];
+        let heap;
+        let unsorted: &[usize] = if tail.len() <= stack.len() {
+            stack[..tail.len()].copy_from_slice(tail);
+            &stack[..tail.len()]
+        } else {
+            heap = tail.to_vec();
+            &heap
+        };
+        for &g in unsorted {
             tail[next[free[g]]] = g;
             next[free[g]] += 1;
         }

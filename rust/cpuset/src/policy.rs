@@ -6,8 +6,10 @@
 //! Why the last check: the kubelet tests "this core/socket is free" against the integer average
 //! `CPUsPerCore()`/`CPUsPerSocket()`, and then takes every CPU of it. On asymmetric hosts
 //! (hybrid P/E cores, partly offlined cores) that hands out CPUs someone else holds. A driver
-//! must never do that, so such an answer is refused with the CPUs it would have stolen named;
-//! on symmetric hosts the kubelet's answer is returned unchanged.
+//! must never do that. Such an answer is repaired (its free CPUs kept, the kubelet's algorithm
+//! asked again for the rest: a hybrid laptop must still get CPUs), and refused, naming the busy
+//! CPUs, under whole cores only, where a repair could not promise whole cores. A valid answer
+//! (always, on symmetric hosts) is returned unchanged.
 
 use crate::distributed::take_by_topology_numa_distributed;
 use crate::error::AllocationError;
@@ -73,39 +75,80 @@ pub fn take(
             )));
         }
     }
-    let picked = if options.spread_numa {
-        let group = if options.full_cores { per_core } else { 1 };
-        take_by_topology_numa_distributed(topo, free, count, group)
-    } else {
-        take_by_topology_numa_packed(topo, free, count, options.prefer_uncore)
-    }
-    .map_err(|e| refuse(format!("the kubelet's algorithm failed: {e}")))?;
-
-    let busy = picked.difference(free);
-    if !busy.is_empty() {
-        return Err(refuse(format!(
-            "the kubelet's pick {picked} includes CPUs {busy} that are not free (its \
-             whole-core/socket test uses per-core/socket averages, wrong on this asymmetric \
-             topology)"
-        )));
-    }
-    if picked.len() != count {
-        return Err(refuse(format!(
-            "the kubelet's pick {picked} has {} CPUs (a socket or NUMA node that is not nested \
-             in the other was counted twice)",
-            picked.len()
-        )));
+    let kubelet = |available: &CpuSet, n: usize| {
+        if options.spread_numa {
+            let group = if options.full_cores { per_core } else { 1 };
+            take_by_topology_numa_distributed(topo, available, n, group)
+        } else {
+            take_by_topology_numa_packed(topo, available, n, options.prefer_uncore)
+        }
+        .map_err(|e| refuse(format!("the kubelet's algorithm failed: {e}")))
+    };
+    let picked = kubelet(free, count)?;
+    if picked.is_subset(free) && picked.len() == count {
+        if options.full_cores {
+            let split = topo.cores_touching(&picked).difference(&picked);
+            if !split.is_empty() {
+                return Err(refuse(format!(
+                    "whole cores only, and the kubelet's pick {picked} leaves core siblings \
+                     {split} out"
+                )));
+            }
+        }
+        return Ok(picked); // the kubelet's answer, unchanged (always, on symmetric hosts)
     }
     if options.full_cores {
-        let split = topo.cores_touching(&picked).difference(&picked);
-        if !split.is_empty() {
-            return Err(refuse(format!(
-                "whole cores only, and the kubelet's pick {picked} leaves core siblings {split} \
-                 out"
-            )));
-        }
+        // A repaired pick could not promise whole cores on a host whose cores differ.
+        let busy = picked.difference(free);
+        let why = if busy.is_empty() {
+            format!(
+                "it has {} (a socket or NUMA node not nested in the other was counted twice)",
+                picked.len()
+            )
+        } else {
+            format!(
+                "busy: {busy}; its whole-core/socket test uses per-core/socket averages, wrong \
+                 on this asymmetric topology"
+            )
+        };
+        return Err(refuse(format!(
+            "whole cores only, and the kubelet's pick {picked} is not {count} free CPUs ({why})"
+        )));
     }
-    Ok(picked)
+    repair(picked, free, count, &kubelet).map_err(refuse)
+}
+
+/// Make the kubelet's invalid answer valid: keep its free CPUs and ask the kubelet's algorithm
+/// again for the rest, from the CPUs still free, until `count` are kept. Its answers hold busy
+/// CPUs when "free socket/core" is judged by averages (asymmetric hosts) and too few CPUs when a
+/// group listed twice was counted twice; each round keeps at least one CPU or the request is
+/// refused.
+fn repair(
+    mut picked: CpuSet,
+    free: &CpuSet,
+    count: usize,
+    kubelet: &dyn Fn(&CpuSet, usize) -> Result<CpuSet, AllocationError>,
+) -> Result<CpuSet, String> {
+    let first = picked.clone();
+    let mut kept = picked.intersection(free);
+    while kept.len() < count {
+        let rest = free.difference(&kept);
+        picked = kubelet(&rest, count - kept.len()).map_err(|e| e.to_string())?;
+        let more = picked.intersection(&rest);
+        if more.is_empty() {
+            return Err(format!(
+                "the kubelet's picks ({first}, then {picked}) hold too few free CPUs on this \
+                 asymmetric topology"
+            ));
+        }
+        kept.union_with(&more);
+    }
+    if kept.len() > count {
+        return Err(format!(
+            "the repaired pick {kept} has more than {count} CPUs"
+        ));
+    }
+    Ok(kept)
 }
 
 #[cfg(test)]
@@ -155,21 +198,21 @@ mod tests {
         };
         assert_eq!(
             pick(&t, "0-3", 5, whole).unwrap_err(),
-            "cannot take 5 CPUs from 4 free: not enough free CPUs"
+            "asked for 5 CPUs, 4 free: not enough free CPUs"
         );
         assert_eq!(
             pick(&t, "0-11", 3, whole).unwrap_err(),
-            "cannot take 3 CPUs from 12 free: whole cores only, and 3 is not a multiple of 2 \
+            "asked for 3 CPUs, 12 free: whole cores only, and 3 is not a multiple of 2 \
              CPUs per core"
         );
         assert_eq!(
             pick(&t, "0-5,6", 4, whole).unwrap_err(),
-            "cannot take 4 CPUs from 7 free: whole cores only, and the free whole cores hold 2 \
+            "asked for 4 CPUs, 7 free: whole cores only, and the free whole cores hold 2 \
              CPUs"
         );
         assert_eq!(
             pick(&t, "0", 0, whole).unwrap_err(),
-            "cannot take 0 CPUs from 1 free: at least one CPU must be asked for"
+            "asked for 0 CPUs, 1 free: at least one CPU must be asked for"
         );
         assert_eq!(
             pick(&t, "0,12", 1, whole).unwrap_err(),
@@ -178,18 +221,18 @@ mod tests {
     }
 
     #[test]
-    fn asymmetric_pick_of_busy_cpus_is_refused() {
-        // Cores {0,1,2} (3 threads) and {3}, {4}: CPUsPerCore = 5/3 = 1, so core 0 counts as
-        // "free" with one free CPU, and the kubelet takes all three of its CPUs.
+    fn asymmetric_busy_cpus_are_repaired_or_refused_under_whole_cores() {
+        // Cores {0,1,2} (3 threads) and {3}, {4}, {5}: CPUsPerCore = 6/4 = 1, so core 0 counts
+        // as "free" with one free CPU, and the kubelet takes all three of its CPUs.
         let t = Topology::new(
-            &[0, 1, 2, 3, 4],
-            &[0; 5],
-            &[0; 5],
-            &[0, 0, 0, 3, 4],
-            &[0; 5],
+            &[0, 1, 2, 3, 4, 5],
+            &[0; 6],
+            &[0; 6],
+            &[0, 0, 0, 3, 4, 5],
+            &[0; 6],
         )
         .unwrap();
-        let raw = take_by_topology_numa_packed(&t, &cpus("0,3-4"), 3, false).unwrap();
+        let raw = take_by_topology_numa_packed(&t, &cpus("0,3-5"), 3, false).unwrap();
         assert_eq!(
             raw.to_string(),
             "0-2",
@@ -199,8 +242,14 @@ mod tests {
             prefer_uncore: false,
             ..TakeOptions::default()
         };
-        let err = pick(&t, "0,3-4", 3, no_uncore).unwrap_err();
-        assert!(err.contains("includes CPUs 1-2 that are not free"), "{err}");
+        // Kept: 0; the kubelet asked again for 2 of 3-5.
+        assert_eq!(pick(&t, "0,3-5", 3, no_uncore).unwrap(), "0,3-4");
+        let whole = TakeOptions {
+            full_cores: true,
+            ..no_uncore
+        };
+        let err = pick(&t, "0,3-5", 3, whole).unwrap_err();
+        assert!(err.contains("is not 3 free CPUs (busy: 1-2;"), "{err}");
     }
 
     /// A random host: cores of 1-3 threads with gaps in the CPU ids (offline CPUs), grouped

@@ -136,7 +136,7 @@ fn cpuset_take(
             topology.inner.cpus()
         ))),
         Err(cs::AllocationError::Refused { free, reason, .. }) => Err(CpuAllocationError::new_err(
-            format!("cannot take {count} CPUs from {free} free: {reason}"),
+            format!("asked for {count} CPUs, {free} free: {reason}"),
         )),
     }
 }
