@@ -27,8 +27,10 @@ DEPLOY = Path(__file__).parents[3] / "deploy" / "cpu"
 ONLINE = parse_cpulist(Path("/sys/devices/system/cpu/online").read_text())
 # Prints the claim variables once, then the CPUs it may run on twice a second (affinity is
 # inherited from the shell, whose mask the kernel rewrites when the cgroup's cpuset changes).
+# The variables are read from PID 1's (the shell's) environ: a claim UID has dashes, so the shell
+# does not pass DRA_CPUSET_<uid> on to `env`.
 WATCH = (
-    "env | grep ^DRA_CPUSET_ | sed 's/^/claim /'; "
+    "tr '\\0' '\\n' < /proc/1/environ | grep ^DRA_CPUSET_ | sed 's/^/claim /'; "
     "trap 'exit 0' TERM; "
     "while true; do awk '/Cpus_allowed_list/ {print \"cpus \" $2}' /proc/self/status; "
     "sleep 0.5 & wait; done"
@@ -108,7 +110,14 @@ def claim_cpus(env: NodeEnv, ns: str, pod: dict[str, Any]) -> frozenset[int]:
     """The claim's CPUs as the container's DRA_CPUSET_<uid> says, checked to name its claim."""
     [uid] = pod_claim_uids(env.cp, ns, pod).values()
     name = pod["metadata"]["name"]
-    found = wait_until(f"the claim variable of {name}", lambda: lines(env, ns, name, "claim "))
+    try:
+        found = wait_until(f"the claim variable of {name}", lambda: lines(env, ns, name, "claim "))
+    except AssertionError as err:
+        logs = env.cp.kubectl("logs", "-n", ns, name, "--tail", "5", check=False)
+        specs = sorted(p.name for p in env.node.cdi_dir.glob(f"k8s.{CPU_DRIVER}-*"))
+        raise AssertionError(
+            f"{err}\nlogs: {logs.stdout}{logs.stderr}\nCDI specs: {specs}"
+        ) from None
     [line] = found
     key, value = line.split("=", 1)
     assert key == f"DRA_CPUSET_{uid}"
