@@ -224,3 +224,40 @@ def test_restarts_of_drafast_and_containerd_keep_every_pin(
 def _pod(env: NodeEnv, ns: str, name: str) -> dict[str, Any]:
     pod: dict[str, Any] = env.api.get(f"/api/v1/namespaces/{ns}/pods/{name}")
     return pod
+
+
+def test_concurrent_pod_churn_never_stalls_containerd(
+    env: NodeEnv, cpu_plugin: Any, ns: str
+) -> None:
+    """Pinned and shared pods created and deleted in overlapping batches: containerd keeps
+    answering (an unsolicited UpdateContainers racing these events could deadlock it for good),
+    every pod starts on the right CPUs, and the observer gets every CPU back at the end."""
+    plugin: HostPlugin = cpu_plugin["start"]()
+    run_pods(env.cp, ns, [watcher("observer", ns)])
+    apply(env.cp, ns, cpu_template("one-cpu"))
+    previous: list[str] = []
+    for round_ in range(4):
+        batch = [f"p{round_}", f"s{round_}a", f"s{round_}b"]
+        apply(
+            env.cp,
+            ns,
+            watcher(batch[0], ns, "one-cpu"),
+            watcher(batch[1], ns),
+            watcher(batch[2], ns),
+        )
+        if previous:  # the last batch goes while this one starts
+            env.cp.kubectl("delete", "pod", "-n", ns, "--wait=false", *previous)
+        wait_until(
+            f"round {round_} running",
+            lambda b=batch: all(_pod(env, ns, n)["status"].get("phase") == "Running" for n in b),
+            120,
+        )
+        mine = claim_cpus(env, ns, _pod(env, ns, batch[0]))
+        wait_cpus(env, ns, batch[0], mine)
+        for shared in batch[1:]:
+            wait_cpus(env, ns, shared, ONLINE - mine)
+        assert "Server:" in env.node.ctr("version", timeout=10)
+        previous = batch
+    delete_pods(env.cp, ns, previous, timeout=90)
+    wait_cpus(env, ns, "observer", ONLINE)
+    assert plugin.running(), plugin.tail()
