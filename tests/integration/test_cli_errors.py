@@ -86,7 +86,7 @@ def test_bad_settings_are_one_line_and_exit_2(
 
 
 def test_unknown_drivers_are_named(tmp_path: Path) -> None:
-    assert_one_line_error(drafast("run", "nosuch"), "unknown driver 'nosuch'; known: file, nx")
+    assert_one_line_error(drafast("run", "nosuch"), "unknown driver 'nosuch'; known: cpu, file, nx")
     out = drafast("run", "no_such_module:KIND")
     assert_one_line_error(out, "driver 'no_such_module:KIND': cannot import module")
 

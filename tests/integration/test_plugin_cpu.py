@@ -115,7 +115,7 @@ async def test_allocations_survive_a_restart_and_unprepare_frees_them(tmp_path: 
 @pytest.mark.parametrize(
     ("obj", "message"),
     [
-        (claim("big", count="40"), "cannot take 40 CPUs from 32 free: not enough free CPUs"),
+        (claim("big", count="40"), "asked for 40 CPUs, 32 free: not enough free CPUs"),
         (claim("zero", count="0"), "is not a whole number of CPUs of at least 1"),
         (claim("frac", count="500m"), "is not a whole number of CPUs of at least 1"),
         (claim("nodev", device="cpudevnuma009"), "not a CPU device of this node"),
