@@ -3,15 +3,21 @@
 * A container whose environment carries ``DRA_CPUSET_<claimUID>=<cpulist>`` (the CDI edit of a
   claim this driver prepared) is pinned to the union of its claims' CPUs. The variable must
   name a claim prepared here and hold exactly its CPUs: a forged or stale one is refused.
-* Every other container is *shared*: confined to the shared pool, the online CPUs minus the
-  reserved ones minus the CPUs of every *active* claim (a claim with a live pinned container).
-* The pool changes only when a claim becomes active (its first container is created) or inactive
-  (its last container stops). Both moments are runtime requests (CreateContainer,
+* Every other container is *shared*. Running shared containers may use the *running pool*: the
+  online CPUs minus the reserved ones minus the CPUs of every *active* claim (a claim with a live
+  pinned container). A new shared container starts on the *shared pool*, which also leaves out
+  the claims prepared but not active yet: containerd drops an update for a container that is
+  still being created (it is not in its store yet), so a claim's CPUs are never handed to a
+  container that the claim's own start might then fail to take them back from.
+* The running pool changes only when a claim becomes active (its first container is created) or
+  inactive (its last container stops). Both moments are runtime requests (CreateContainer,
   StopContainer), and the updates of the running shared containers ride on their replies, which
   the runtime applies itself. So released CPUs reach shared containers as soon as a claim's pod
   stops, with no unsolicited ``UpdateContainers`` (which can deadlock containerd with NRI <
   0.12.1) and without waiting for the next container to start (peer issue #279). A claim's CPUs
-  stay its own until unprepare: only shared containers borrow them while it has no container.
+  stay its own until unprepare: only running shared containers borrow them while it has no
+  container. (A claim unprepared without ever having a container gives nothing back at once:
+  no runtime request follows; the next stop or Synchronize does.)
 * Fail closed (peer #295): no container is ever sent an empty cpuset (the runtime would read it
   as "unchanged"); a pinning that would leave shared containers no CPU is refused.
 """
@@ -60,15 +66,19 @@ class Pinning:
     def active_claims(self) -> set[ClaimUID]:
         return {u for t in self._containers.values() if t.live for u in t.claims}
 
-    def shared_pool(self) -> frozenset[int]:
+    def running_pool(self) -> frozenset[int]:
+        """What running shared containers may use: online - reserved - active claims' CPUs."""
         active = self.active_claims()
-        exclusive = frozenset().union(
-            *(cpus for uid, cpus in self._alloc.claims.items() if uid in active)
-        )
-        return self._alloc.online - self._alloc.reserved - exclusive
+        busy = frozenset().union(*(c for uid, c in self._alloc.claims.items() if uid in active))
+        return self._alloc.online - self._alloc.reserved - busy
 
-    def live_shared(self, *, besides: str = "") -> list[str]:
-        return [i for i, t in self._containers.items() if t.live and not t.claims and i != besides]
+    def shared_pool(self) -> frozenset[int]:
+        """What a new shared container starts on: online - reserved - every prepared claim's
+        CPUs (the running pool when that is empty)."""
+        return self._alloc.free or self.running_pool()
+
+    def live_shared(self) -> list[str]:
+        return [i for i, t in self._containers.items() if t.live and not t.claims]
 
     def check_room(self, what: str, cpus: frozenset[int]) -> None:
         """Fail closed at prepare: refuse CPUs that would leave running shared containers none."""
@@ -112,15 +122,17 @@ class Pinning:
 
     # ------------------------------------------------------------------ updates
 
-    def _pool_updates(self, pool: frozenset[int], *, besides: str = "") -> list[ContainerUpdate]:
-        """Move every live shared container that is not on ``pool`` onto it."""
+    def _pool_updates(self, pool: frozenset[int], *, widen: bool) -> list[ContainerUpdate]:
+        """Move live shared containers onto ``pool``: those with a CPU outside it (or unknown
+        CPUs), and with ``widen`` every one not exactly on it."""
         if not pool:
             return []  # never an empty cpuset; the refusals above keep this from happening
         text = format_cpulist(pool)
         out = []
-        for cid in self.live_shared(besides=besides):
+        for cid in self.live_shared():
             tracked = self._containers[cid]
-            if tracked.cpus != pool:
+            outside = tracked.cpus is None or not tracked.cpus <= pool
+            if outside or (widen and tracked.cpus != pool):
                 tracked.cpus = pool
                 out.append(ContainerUpdate(container_id=cid, cpuset_cpus=text))
         return out
@@ -146,13 +158,13 @@ class Pinning:
                     updates.append(
                         ContainerUpdate(container_id=cid, cpuset_cpus=format_cpulist(want))
                     )
-        pool = self.shared_pool()
+        pool = self.running_pool()
         if not pool and self.live_shared():
             log.error(
                 "no CPU left for shared containers: they keep their cpusets",
                 extra={"shared": len(self.live_shared())},
             )
-        updates.extend(self._pool_updates(pool))
+        updates.extend(self._pool_updates(pool, widen=True))
         return updates
 
     def create(self, c: ContainerRef) -> ContainerAdjustment:
@@ -169,18 +181,18 @@ class Pinning:
         cpus = self._claims_cpus(claims)
         before = self._containers.get(c.id)
         self._containers[c.id] = Tracked(claims=claims, live=True, cpus=cpus)
-        pool = self.shared_pool()
-        if not pool and self.live_shared(besides=c.id):
+        pool = self.running_pool()
+        if not pool and self.live_shared():
             if before is None:
                 del self._containers[c.id]
             else:
                 self._containers[c.id] = before
             raise CpuAllocationError(
                 f"{_name(c)}: pinning CPUs {format_cpulist(cpus)} would leave no CPU for "
-                f"the {len(self.live_shared(besides=c.id))} running shared container(s)"
+                f"the {len(self.live_shared())} running shared container(s)"
             )
         return ContainerAdjustment(
-            cpuset_cpus=format_cpulist(cpus), updates=tuple(self._pool_updates(pool))
+            cpuset_cpus=format_cpulist(cpus), updates=tuple(self._pool_updates(pool, widen=False))
         )
 
     def stopped(self, c: ContainerRef) -> list[ContainerUpdate]:
@@ -188,9 +200,9 @@ class Pinning:
         if tracked is None or not tracked.live:
             return []
         tracked.live = False
-        if not tracked.claims:
-            return []
-        return self._pool_updates(self.shared_pool())
+        if not tracked.claims or tracked.claims <= self.active_claims():
+            return []  # a shared container, or its claims still have a live container
+        return self._pool_updates(self.running_pool(), widen=True)
 
     def removed(self, c: ContainerRef) -> None:
         self._containers.pop(c.id, None)

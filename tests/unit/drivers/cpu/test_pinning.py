@@ -37,6 +37,26 @@ def test_shared_containers_get_the_pool_and_pinned_ones_their_claim() -> None:
     assert p.create(ctr("s2")).cpuset_cpus == "1,4-7"
 
 
+def test_a_new_shared_container_never_starts_on_a_prepared_claims_cpus() -> None:
+    """containerd drops updates for a container it is still creating: a shared container created
+    while a claim's container is being started could keep the claim's CPUs. So a new shared
+    container starts without the CPUs of any prepared claim, active or not."""
+    p = setup()
+    take(p, A, {2, 3})  # prepared; its container not created yet
+    assert p.create(ctr("s1")).cpuset_cpus == "1,4-7"
+    adj = p.create(ctr("x", (A, "2-3")))
+    assert adj.updates == ()  # nothing to take back
+
+
+def test_with_every_cpu_prepared_a_shared_container_borrows_inactive_claims_cpus() -> None:
+    p = setup(online=2, reserved=frozenset())
+    take(p, A, {0})
+    take(p, B, {1})
+    assert p.create(ctr("s1")).cpuset_cpus == "0-1"  # neither claim runs yet: refuse no one
+    adj = p.create(ctr("x", (A, "0")))
+    assert adj.updates == (ContainerUpdate(container_id="s1", cpuset_cpus="1"),)
+
+
 def test_stop_of_the_last_pinned_container_widens_the_pool_at_once() -> None:
     p = setup()
     p.create(ctr("s1"))
