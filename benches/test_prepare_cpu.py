@@ -1,8 +1,8 @@
-"""NodePrepareResources latency for the CPU driver: the plugin in-process (``running_plugin``),
-real gRPC over real Unix sockets, ``dir:`` cluster mode, durable checkpoint, CDI specs on tmpfs,
-against the 2-socket SMT fixture topology. Each claim takes 2 CPUs of a NUMA node's capacity,
-so every prepare runs the native packer; every round checks the CPUs it got. The unprepare of
-the previous round runs (untimed) in the setup.
+"""NodePrepareResources for the CPU driver, measured like the file driver's: the plugin in its own
+process, ``dir:`` cluster mode, durable checkpoint, CDI specs on tmpfs, the kubelet's own grpc-go
+client (the public rig, drafast.testing.bench), against the 2-socket SMT fixture topology. Each
+claim takes 2 CPUs of a NUMA node's capacity, so every prepare runs the native packer; every
+answer is checked (its CDI ID, and a spec whose DRA_CPUSET_<uid> holds 2 CPUs).
 
 Run:
     .venv/bin/python -m pytest benches/test_prepare_cpu.py -q
@@ -10,121 +10,59 @@ Run:
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-import shutil
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from drafast.app.schema import command_line
+from drafast.app.settings import RunOptions
 from drafast.drivers.cpu.cpulist import parse_cpulist
-from drafast.testing import PluginUnderTest, allocated_claim, plugin_options, running_plugin
-from drafast.testing.bench import record, tmpfs_dir
+from drafast.testing.bench import Answer, PrepareRig
 from drafast.testing.sysfs import two_socket_smt, write_sysfs
 from drafast.types import ClaimRef
 
 DRIVER = "cpu.drafast.dev"
-_names = itertools.count()
+QUIET = command_line(RunOptions, {"log_level": "warning", "nri_socket": ""})
 
 
-class CpuRig:
-    def __init__(self, root: Path, loop: asyncio.AbstractEventLoop) -> None:
-        host = write_sysfs(root / "host", two_socket_smt())
-        self.cdi_dir = tmpfs_dir("drafast-bench-cpu-cdi-")
-        opts = plugin_options(
-            root,
-            driver="cpu",
-            driver_name=DRIVER,
-            cdi_dir=self.cdi_dir,
-            log_level="warning",
-            driver_options={"host_root": str(host)},
-        )
-        self.loop = loop
-        self._cm = running_plugin(opts)
-        self.t: PluginUnderTest = loop.run_until_complete(self._cm.__aenter__())
-        self.prepare_s: list[float] = []
-        self.current: list[ClaimRef] = []
-
-    def claims(self, n: int) -> list[ClaimRef]:
-        refs = []
-        for _ in range(n):
-            i = next(_names)
-            obj = allocated_claim(
-                namespace="bench",
-                name=f"c{i}",
-                driver=DRIVER,
-                devices=[("cpus", "node-1", f"cpudevnuma{i % 4:03d}")],
-                pods=[f"pod-c{i}"],
-            )
-            result = obj["status"]["allocation"]["devices"]["results"][0]
-            result["shareID"] = f"00000000-0000-0000-0000-{i:012d}"
-            result["consumedCapacity"] = {f"{DRIVER}/cpu": "2"}
-            refs.append(self.t.add_claim(obj))
-        return refs
-
-    def unprepare_current(self) -> None:
-        if self.current:
-            out = self.loop.run_until_complete(self.t.kubelet.unprepare(self.current))
-            assert all(r.error == "" for r in out.values())
-            self.current = []
-
-    def prepare(self, calls: list[list[ClaimRef]]) -> None:
-        async def go() -> list[Any]:
-            return list(await asyncio.gather(*(self.t.kubelet.prepare(c) for c in calls)))
-
-        t0 = time.perf_counter()
-        outs = self.loop.run_until_complete(go())
-        self.prepare_s.append(time.perf_counter() - t0)
-        taken: set[int] = set()
-        for refs, out in zip(calls, outs, strict=True):
-            for r in refs:
-                assert out[r.uid].error == "", out[r.uid].error
-                spec = orjson.loads((self.cdi_dir / f"k8s.{DRIVER}-cpu_{r.uid}.json").read_bytes())
-                [env] = spec["devices"][0]["containerEdits"]["env"]
-                cpus = parse_cpulist(env.split("=", 1)[1])
-                assert len(cpus) == 2 and not cpus & taken  # a whole core, no CPU twice
-                taken |= cpus
-
-    def close(self) -> None:
-        self.unprepare_current()
-        self.loop.run_until_complete(self._cm.__aexit__(None, None, None))
-        shutil.rmtree(self.cdi_dir, ignore_errors=True)
-
-
-@pytest.fixture
-def rig(
-    tmp_path_factory: pytest.TempPathFactory, loop: asyncio.AbstractEventLoop
-) -> Iterator[CpuRig]:
-    r = CpuRig(tmp_path_factory.mktemp("bench-cpu"), loop)
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrepareRig]:
+    root = tmp_path_factory.mktemp("bench-cpu")
+    host = write_sysfs(root / "host", two_socket_smt())
+    r = PrepareRig.start(
+        root,
+        "cpu",
+        *QUIET,
+        driver_options={"host_root": host},
+        consumed={f"{DRIVER}/cpu": "2"},
+    )
+    assert r.kubelet.note.startswith("grpc-go"), "`make kubelet-load` (or go) needed"
     yield r
+    leftover = r.leftover_cdi_specs()
     r.close()
+    assert not leftover
 
 
-def test_prepare_one_cpu_claim(benchmark: Any, rig: CpuRig) -> None:
+def checker(rig: PrepareRig) -> Any:
+    def check(ref: ClaimRef, answer: Answer) -> None:
+        [cdi_id] = answer.cdi_ids
+        assert cdi_id.startswith(f"k8s.{DRIVER}/cpu={ref.uid}-"), cdi_id
+        assert rig.cdi_dir is not None
+        spec = orjson.loads((rig.cdi_dir / f"k8s.{DRIVER}-cpu_{ref.uid}.json").read_bytes())
+        [env] = spec["devices"][0]["containerEdits"]["env"]
+        name, cpus = env.split("=", 1)
+        assert name == f"DRA_CPUSET_{ref.uid}" and len(parse_cpulist(cpus)) == 2
+
+    return check
+
+
+def test_prepare_one_cpu_claim(benchmark: Any, rig: PrepareRig) -> None:
     """The common case: one pod, one claim for 2 CPUs of a NUMA node."""
-    rounds, warmup = 200, 5
-
-    def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
-        rig.unprepare_current()
-        rig.current = rig.claims(1)
-        return ([rig.current],), {}
-
-    benchmark.pedantic(rig.prepare, setup=setup, rounds=rounds + warmup, iterations=1)
-    record(benchmark, rig.prepare_s[warmup:], 1)
+    rig.bench_prepare(benchmark, claims=1, rounds=200, warmup=5, check=checker(rig))
 
 
-def test_prepare_32_cpu_claims_concurrently(benchmark: Any, rig: CpuRig) -> None:
+def test_prepare_32_cpu_claims_concurrently(benchmark: Any, rig: PrepareRig) -> None:
     """32 pods start at once, each with a 2-CPU claim (64 of the node's 128 CPUs), one call each."""
-    rounds, warmup = 30, 3
-
-    def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
-        rig.unprepare_current()
-        rig.current = rig.claims(32)
-        return ([[r] for r in rig.current],), {}
-
-    benchmark.pedantic(rig.prepare, setup=setup, rounds=rounds + warmup, iterations=1)
-    record(benchmark, rig.prepare_s[warmup:], 32)
+    rig.bench_prepare(benchmark, claims=32, calls=32, rounds=30, warmup=3, check=checker(rig))

@@ -5,7 +5,8 @@ each call makes ``n`` fresh claims and returns their references."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,7 +26,9 @@ class ClaimSource(Protocol):
 
 class DirClaims:
     """Claims in the ``dir:`` store at ``store_root``, allocated to ``driver``: claim ``i`` gets
-    ``devices[i % len(devices)]`` of ``pool`` (request ``r``), reserved for pod ``pod-<i>``."""
+    ``devices[i % len(devices)]`` of ``pool`` (request ``r``), reserved for pod ``pod-<i>``.
+    With ``consumed`` (capacity name -> quantity) each result consumes that much of a
+    multi-allocatable device and gets a share ID, as the scheduler writes it."""
 
     def __init__(
         self,
@@ -35,11 +38,13 @@ class DirClaims:
         pool: str,
         devices: Sequence[str],
         namespace: str = "bench",
+        consumed: Mapping[str, str] | None = None,
     ) -> None:
         if not devices:
             raise ValueError("no devices to allocate")
         self.store = DirStore(store_root)
         self.driver, self.pool, self.devices, self.namespace = driver, pool, devices, namespace
+        self.consumed = dict(consumed or {})
         self._ids = itertools.count()
 
     def __call__(self, n: int) -> list[ClaimRef]:
@@ -53,6 +58,10 @@ class DirClaims:
                 devices=[("r", self.pool, self.devices[i % len(self.devices)])],
                 pods=[f"pod-{i}"],
             )
+            if self.consumed:
+                [result] = obj["status"]["allocation"]["devices"]["results"]
+                result["shareID"] = str(uuid.UUID(int=i))
+                result["consumedCapacity"] = dict(self.consumed)
             self.store.put("resourceclaims", obj, self.namespace)
             refs.append(
                 ClaimRef(

@@ -67,10 +67,12 @@ class PrepareRig:
         devices: Sequence[str] = (),
         node_name: str = "node-1",
         client: Client = "auto",
+        consumed: Mapping[str, str] | None = None,
     ) -> PrepareRig:
         """``drafast run <driver>`` in ``dir:`` mode under ``root`` (CDI specs on tmpfs), claims
         for ``devices`` (default: every device it publishes) and the kubelet stand-in ``client``
-        (``auto``: the Go one, built on first use when ``go`` is there, else the Python one)."""
+        (``auto``: the Go one, built on first use when ``go`` is there, else the Python one);
+        ``consumed``: what each claim consumes of a multi-allocatable device (see DirClaims)."""
         name = driver_name or find_kind(driver).default_driver_name
         loop = BackgroundLoop()
         cdi = tmpfs_dir("drafast-bench-cdi-")
@@ -92,7 +94,7 @@ class PrepareRig:
         try:
             store = root / "cluster"
             devs = list(devices) or published_devices(DirStore(store), name, node_name)
-            claims = DirClaims(store, driver=name, pool=node_name, devices=devs)
+            claims = DirClaims(store, driver=name, pool=node_name, devices=devs, consumed=consumed)
             kubelet = open_kubelet(client, plugin.dra_socket, plugin.registration_socket, loop)
         except BaseException:
             plugin.stop()
