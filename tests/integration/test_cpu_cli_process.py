@@ -134,3 +134,19 @@ def test_a_bad_config_file_is_one_line_and_exit_2(
     assert out.returncode == 2, out.stderr
     assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert not [p for p in tmp_path.rglob("*") if p.is_socket()]  # nothing left behind
+
+
+def test_a_malformed_sysfs_tree_stops_the_start_naming_the_file(tmp_path: Path) -> None:
+    host = write_sysfs(tmp_path / "host", SysfsSpec(cores_per_numa=4))
+    online = host / "sys/devices/system/cpu/online"
+    online.write_text("0-x\n")
+    out = drafast(
+        "run", "cpu", "--node-name", "n", "--host-root", str(host), "--nri-socket", "",
+        "--cluster", f"dir:{tmp_path / 'cluster'}", "--plugin-dir", str(tmp_path / "p"),
+        "--registry-dir", str(tmp_path / "r"), "--cdi-dir", str(tmp_path / "c"),
+        "--bind-address", "",
+    )  # fmt: skip
+    assert out.returncode == 2, out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert last == f"drafast: error: {online}: cpulist '0-x': 'x' is not a CPU number"
+    assert not [p for p in tmp_path.rglob("*") if p.is_socket()]
