@@ -227,8 +227,9 @@ class CpuDriver:
         return PreparedClaim(devices=prepared, state=CpuClaimState(cpus=held).to_json())
 
     async def unprepare(self, ref: ClaimRef, prepared: PreparedClaim) -> None:
+        # Nothing to send the runtime: the claim's containers stopped before (the kubelet
+        # unprepares after them) and their stop already lent its CPUs to the shared containers.
         self.allocations.release(ref.uid)
-        self.pinning.released()
 
     async def restore(self, prepared: Sequence[tuple[ClaimRef, PreparedClaim]]) -> None:
         """At start: the claims prepared before a restart hold their CPUs again."""

@@ -207,9 +207,6 @@ class Pinning:
     def removed(self, c: ContainerRef) -> None:
         self._containers.pop(c.id, None)
 
-    def released(self) -> None:
-        """A claim was unprepared: nothing to send (its containers stopped before, and their
-        stop widened the pool); a container still pinned to it keeps its cpuset until it stops."""
 
 
 def _parse_current(c: ContainerRef) -> frozenset[int] | None:
