@@ -24,7 +24,7 @@ export DRAFAST_CACHE := $(CACHE_DIR)
 DEPS_STAMP := $(VENV)/.deps-installed
 NATIVE_STAMP := $(VENV)/.native-built
 RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.lock
-# Each directory has its own generate.sh; `make proto` runs them all, `make proto-check` diffs them all.
+# tools/generate-protos.sh compiles each; `make proto` rewrites them, `make proto-check` diffs them all.
 PROTO_DIRS := python/drafast/kubelet/proto python/drafast/nri/proto
 # The Go kubelet stand-in (python/drafast/testing/kubeletload, shipped in the wheel), built outside
 # the clone under a hash of its sources, so a changed go.mod/go.sum/main.go gets a fresh binary and
@@ -76,14 +76,14 @@ demo: setup
 .PHONY: proto
 proto: $(DEPS_STAMP)
 	@echo "==> regenerating protobuf modules"
-	for d in $(PROTO_DIRS); do PYTHON=$(PY) bash $$d/generate.sh; done
+	PYTHON=$(PY) bash tools/generate-protos.sh $(PROTO_DIRS)
 
 .PHONY: proto-check
 proto-check: $(DEPS_STAMP)
 	@echo "==> checking generated protobuf modules are up to date"
 	@tmp=$$(mktemp -d); cp -r python $$tmp/; \
+	  PYTHON=$(abspath $(PY)) OUT_ROOT=$$tmp/python bash tools/generate-protos.sh $(PROTO_DIRS); \
 	  for d in $(PROTO_DIRS); do \
-	    PYTHON=$(abspath $(PY)) OUT_ROOT=$$tmp/python bash $$d/generate.sh; \
 	    if ! diff -r -x __pycache__ $$d $$tmp/$$d; then \
 	      echo "generated protobuf code in $$d is stale: run 'make proto'"; rm -rf $$tmp; exit 1; fi; \
 	  done; \

@@ -1,7 +1,6 @@
 """``drafast`` as a person meets it: bad settings are one line and exit 2, a failed start leaves
 no socket behind, signals and the watchdog end the process, every flag has an env var."""
 
-import os
 import re
 import signal
 import socket
@@ -12,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_run import drafast
 
 from drafast.app import schema
 from drafast.app.drivers import BUILTIN
@@ -21,18 +21,6 @@ from drafast.testing import start_file_plugin
 pytestmark = pytest.mark.integration
 README = Path(__file__).resolve().parents[2] / "README.md"
 DRAFAST = [sys.executable, "-m", "drafast"]
-
-
-def drafast(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):  # type: ignore[no-untyped-def]
-    return subprocess.run(
-        [sys.executable, "-m", "drafast", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-    )
 
 
 def run_file(root: Path, *extra: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]

@@ -4,27 +4,16 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import drafast
 
 from drafast.k8s import DirStore, allocated_claim
 from drafast.testing import start_file_plugin
 
 pytestmark = pytest.mark.integration
 DRIVER = "file.drafast.dev"
-
-
-def drafast(*args: str, **kw) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
-    return subprocess.run(
-        [sys.executable, "-m", "drafast", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        **kw,
-    )
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_run import drafast
 
 from drafast.k8s import DirStore, allocated_claim
 from drafast.testing.nri import NriRuntime
@@ -20,16 +21,6 @@ from drafast.testing.sysfs import SysfsSpec, write_sysfs
 
 pytestmark = pytest.mark.integration
 DRIVER = "dra.cpu"
-
-
-def drafast(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "drafast", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def start(tmp_path: Path, *flags: str) -> subprocess.Popen[str]:

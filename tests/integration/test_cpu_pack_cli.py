@@ -5,12 +5,11 @@ never a CPU outside the free set; bad input is one ``drafast: error:`` line and 
 Needs ``drafast._native.CpuTopology`` and ``cpuset_take``: until they are built in, only the
 tests of input refused before the packer runs can pass."""
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import drafast
 
 from drafast.drivers.cpu.cpulist import parse_cpulist
 from drafast.drivers.cpu.topology import CpuTopology, read_topology
@@ -22,17 +21,6 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def two_sockets(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_sysfs(tmp_path_factory.mktemp("two-sockets"), two_socket_smt())
-
-
-def drafast(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "drafast", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=dict(os.environ),
-    )
 
 
 def pack(root: Path, *args: str) -> frozenset[int]:

@@ -2,28 +2,16 @@
 host; a bad tree or a bad flag is one ``drafast: error:`` line and exit 2."""
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import drafast
 
 from drafast.testing.sysfs import hybrid_laptop, this_machine, two_socket_smt, write_sysfs
 
 pytestmark = pytest.mark.integration
 CPU = "sys/devices/system/cpu"
-
-
-def drafast(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "drafast", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def assert_one_line_error(out: subprocess.CompletedProcess[str], expected: str) -> None:

@@ -2,7 +2,7 @@
 
 This is the only package where proto names (``NodePrepareResources``) and ``grpc`` appear, and
 the only place where exceptions become gRPC status codes. The generated messages live in
-:mod:`drafast.kubelet.proto` (regenerate with ``proto/generate.sh``); service handlers are
+:mod:`drafast.kubelet.proto` (regenerate with ``make proto``); service handlers are
 registered by method path (:mod:`drafast.kubelet.methods`), not from generated service code.
 
 * :class:`KubeletServer` -- runs the DRA and registration servers for one driver instance.
