@@ -208,7 +208,6 @@ class Pinning:
         self._containers.pop(c.id, None)
 
 
-
 def _parse_current(c: ContainerRef) -> frozenset[int] | None:
     try:
         return parse_cpulist(c.cpuset_cpus) if c.cpuset_cpus else None
