@@ -61,10 +61,15 @@ impl Arena {
 
     /// Call `f` on every k-subset of `n` in lexicographic index order until it returns `Break`;
     /// `f` gets the subset's values and its slice (valid in this arena, may change later).
-    pub fn iterate(&mut self, n: &[usize], k: usize, f: &mut dyn FnMut(&[usize], Slice) -> Loop) {
+    pub fn iterate<F>(&mut self, n: &[usize], k: usize, f: &mut F)
+    where
+        F: FnMut(&[usize], Slice) -> Loop,
+    {
         if k < 1 {
             return;
         }
+        // Room for a small walk's arrays up front (each growth copies the buffer).
+        self.data.reserve(256);
         let empty = Slice {
             start: self.data.len(),
             len: 0,
@@ -73,14 +78,10 @@ impl Arena {
         self.helper(n, k, 0, empty, f);
     }
 
-    fn helper(
-        &mut self,
-        n: &[usize],
-        k: usize,
-        start: usize,
-        accum: Slice,
-        f: &mut dyn FnMut(&[usize], Slice) -> Loop,
-    ) -> Loop {
+    fn helper<F>(&mut self, n: &[usize], k: usize, start: usize, accum: Slice, f: &mut F) -> Loop
+    where
+        F: FnMut(&[usize], Slice) -> Loop,
+    {
         if k == 0 {
             return f(self.get(accum), accum);
         }

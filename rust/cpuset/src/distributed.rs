@@ -21,12 +21,68 @@ type Remaining = Vec<i64>;
 /// The kubelet's `standardDeviation` (population, mean and result rounded to 3 decimals) of
 /// the listed NUMA nodes, in id order (the kubelet sums in Go map order; integers make the mean
 /// exact).
-fn balance(after: &Remaining, listed: &[usize]) -> f64 {
+fn balance(after: &[i64], listed: &[usize]) -> f64 {
     let values = || listed.iter().map(|&m| after[m] as f64);
     let len = listed.len() as f64;
     let mean = (values().sum::<f64>() / len * 1000.0).round() / 1000.0;
     let squares: f64 = values().map(|v| (v - mean) * (v - mean)).sum();
     ((squares / len).sqrt() * 1000.0).round() / 1000.0
+}
+
+/// One walk's combinations, scored without `after`, when there is no remainder, every NUMA
+/// node is listed once and there are at most 64 of them (a combination is then a bitmask).
+/// A NUMA node's free CPUs after the allocation are either all of them or all but the even
+/// share, the total (so the mean) is the same for every combination, and each node's square is
+/// one of two numbers known before the walk: [`balance`]'s very bits, summed in its order from
+/// the same operands.
+///
+/// The walk also skips the square root and the roundings when the sum of squares is not below
+/// the best one's: the balance never decreases as it grows (division by the count, square root
+/// and rounding are all monotonic), so such a combination cannot be strictly better.
+struct Even {
+    /// The listed NUMA nodes, id order, each with its square when not in the combination and
+    /// when in it.
+    squares: Vec<(usize, [f64; 2])>,
+    /// NUMA nodes with fewer free CPUs than the even share (a combination with one is skipped).
+    short: u64,
+    len: f64,
+}
+
+impl Even {
+    fn new(listed: &[usize], free: &[i64], distribution: i64, k: usize) -> Option<Even> {
+        if free.len() > 64 {
+            return None;
+        }
+        let total: i64 = listed.iter().map(|&m| free[m]).sum::<i64>() - distribution * k as i64;
+        let len = listed.len() as f64;
+        // Integer values: their f64 sum is exact in any order, as in `balance`.
+        let mean = (total as f64 / len * 1000.0).round() / 1000.0;
+        let square = |v: i64| (v as f64 - mean) * (v as f64 - mean);
+        let squares = (listed.iter())
+            .map(|&m| (m, [square(free[m]), square(free[m] - distribution)]))
+            .collect();
+        let short = (0..free.len())
+            .filter(|&m| free[m] < distribution)
+            .fold(0, |mask, m| mask | 1 << m);
+        Some(Even {
+            squares,
+            short,
+            len,
+        })
+    }
+
+    /// The sum of squares of `balance` for the combination `mask`, in its order.
+    fn squares(&self, mask: u64) -> f64 {
+        let mut sum = 0.0;
+        for &(m, pair) in &self.squares {
+            sum += pair[(mask >> m) as usize & 1];
+        }
+        sum
+    }
+
+    fn balance(&self, squares: f64) -> f64 {
+        ((squares / self.len).sqrt() * 1000.0).round() / 1000.0
+    }
 }
 
 /// The kubelet's `rangeNUMANodesNeededToSatisfy`.
@@ -44,7 +100,7 @@ fn numa_count_range(acc: &Accumulator<'_>, group: i64) -> (usize, usize) {
 /// Where `remainder` extra CPUs go within one candidate NUMA set: the best balance and the
 /// subset that gets them (`None` when there is no remainder or no subset can hold it).
 fn place_remainder(
-    after: &Remaining,
+    after: &[i64],
     listed: &[usize],
     combo: &[usize],
     remainder: i64,
@@ -58,9 +114,11 @@ fn place_remainder(
         .collect();
     let (mut best, mut best_subset): (f64, Option<Slice>) = (f64::MAX, None);
     let mut arena = Arena::default();
+    // One copy of `after` rewritten per subset (a clone each was an allocation per subset).
+    let mut left = after.to_vec();
     for k in (1..=candidates.len()).rev() {
         arena.iterate(&candidates, k, &mut |subset, slice| {
-            let mut left = after.clone();
+            left.copy_from_slice(after);
             let free: i64 = subset.iter().map(|&n| left[n]).sum();
             if free < remainder {
                 return Loop::Continue;
@@ -119,7 +177,8 @@ pub fn take_by_topology_numa_distributed(
     }
     let numas = acc.sorted_numas();
     let (min_numas, max_numas) = numa_count_range(&acc, group);
-    let free_in = |numa: usize| acc.free_in_numa[numa] as i64;
+    let free_in_numa: Vec<i64> = acc.free_in_numa.iter().map(|&f| f as i64).collect();
+    let free_in = |numa: usize| free_in_numa[numa];
     // Free CPUs per listed NUMA node, largest first: no k NUMA nodes hold more than the k
     // largest, so a k whose largest are too few has no candidate, keeps no combination, and
     // its walk (the slow part) can be skipped without changing the answer.
@@ -146,10 +205,36 @@ pub fn take_by_topology_numa_distributed(
         // over are the same for all of them.
         let distribution = want / k as i64 / group * group;
         let remainder = want - distribution * k as i64;
+        let even = (remainder == 0 && distinct.len() == numas.len())
+            .then(|| Even::new(&distinct, &free_in_numa, distribution, k))
+            .flatten();
+        let mut best_squares = f64::INFINITY;
         let mut arena = Arena::default();
         arena.iterate(&numas, k, &mut |combo, slice| {
             if best_balance == 0.0 {
                 return Loop::Break;
+            }
+            if let Some(even) = &even {
+                // The checks below, then the balance from the tables (see `Even`).
+                let (mut mask, mut free_cpus, mut groups) = (0u64, 0, 0);
+                for &m in combo {
+                    mask |= 1 << m;
+                    free_cpus += free_in(m);
+                    groups += groups_in[m];
+                }
+                if free_cpus < want || groups * group < want || mask & even.short != 0 {
+                    return Loop::Continue;
+                }
+                let squares = even.squares(mask);
+                if squares >= best_squares {
+                    return Loop::Continue;
+                }
+                let local = even.balance(squares);
+                if local < best_balance {
+                    (best_balance, best_remainder, best_combo) = (local, None, Some(slice));
+                    best_squares = squares;
+                }
+                return Loop::Continue;
             }
             // Free CPUs of the distinct NUMA nodes (the walk may list one twice).
             let mut free_cpus = 0;
@@ -211,10 +296,16 @@ fn allocate(
     for &m in combo {
         distribution = distribution.min(acc.free_in_numa[m] as i64 / group * group);
     }
-    let take_from = |acc: &mut Accumulator<'_>, numa: usize, count: i64| {
-        let free = acc.free_cpus_in_numa(numa);
-        let cpus = take_by_topology_numa_packed(topo, &free, count as usize, false);
-        acc.take(&cpus.unwrap_or_default()); // the kubelet ignores this error too
+    // One NUMA node's free CPUs and the packed algorithm's accumulator, reused by every share.
+    let mut free = CpuSet::new();
+    let mut packed = Accumulator::new(topo, &free, 0);
+    let mut take_from = |acc: &mut Accumulator<'_>, numa: usize, count: i64| {
+        free.set_intersection(&acc.free, &topo.numas.cpus[numa]);
+        packed.reset(&free, count as usize);
+        // take_by_topology_numa_packed(topo, &free, count, false), reusing the buffers.
+        if packed.pack(free.len(), false).is_ok() {
+            acc.take(&packed.result); // on an error the kubelet takes nothing, and goes on
+        }
     };
     for &m in combo {
         take_from(acc, m, distribution);

@@ -29,7 +29,6 @@ pub(crate) struct Accumulator<'t> {
 
 impl<'t> Accumulator<'t> {
     pub fn new(topo: &'t Topology, available: &CpuSet, needed: usize) -> Self {
-        let free = available.intersection(topo.cpus());
         let mut acc = Accumulator {
             topo,
             free_in_numa: vec![0; topo.numas.len()],
@@ -37,18 +36,36 @@ impl<'t> Accumulator<'t> {
             free_in_core: vec![0; topo.cores.len()],
             free_in_uncore: vec![0; topo.uncores.len()],
             free: CpuSet::new(),
-            needed: needed as i64,
+            needed: 0,
             result: CpuSet::with_room_for(topo.cpus()),
         };
-        for cpu in free.iter() {
-            let place = topo.place(cpu).expect("intersected with the topology");
-            acc.free_in_numa[place.numa] += 1;
-            acc.free_in_socket[place.socket] += 1;
-            acc.free_in_core[place.core] += 1;
-            acc.free_in_uncore[place.uncore] += 1;
-        }
-        acc.free = free;
+        acc.reset(available, needed);
         acc
+    }
+
+    /// Start again, as [`Accumulator::new`] would, keeping the buffers (the distributed
+    /// algorithm runs the packed one once per NUMA node it takes from).
+    pub fn reset(&mut self, available: &CpuSet, needed: usize) {
+        let topo = self.topo;
+        // The counts are always those of `free` (`unfree` keeps them so): zero them through
+        // it rather than all of them (a large host has hundreds of cores).
+        for cpu in self.free.iter() {
+            let place = topo.place(cpu).expect("free CPUs are topology CPUs");
+            self.free_in_numa[place.numa] = 0;
+            self.free_in_socket[place.socket] = 0;
+            self.free_in_core[place.core] = 0;
+            self.free_in_uncore[place.uncore] = 0;
+        }
+        self.free.set_intersection(available, topo.cpus());
+        for cpu in self.free.iter() {
+            let place = topo.place(cpu).expect("intersected with the topology");
+            self.free_in_numa[place.numa] += 1;
+            self.free_in_socket[place.socket] += 1;
+            self.free_in_core[place.core] += 1;
+            self.free_in_uncore[place.uncore] += 1;
+        }
+        self.needed = needed as i64;
+        self.result.clear();
     }
 
     pub fn is_satisfied(&self) -> bool {
@@ -83,19 +100,13 @@ impl<'t> Accumulator<'t> {
     }
 
     fn unfree(&mut self, cpu: u32) {
-        if self.free.contains(cpu) {
-            self.free.remove(cpu);
+        if self.free.take_out(cpu) {
             let place = self.topo.place(cpu).expect("free CPUs are topology CPUs");
             self.free_in_numa[place.numa] -= 1;
             self.free_in_socket[place.socket] -= 1;
             self.free_in_core[place.core] -= 1;
             self.free_in_uncore[place.uncore] -= 1;
         }
-    }
-
-    /// Free CPUs of one NUMA node.
-    pub fn free_cpus_in_numa(&self, numa: usize) -> CpuSet {
-        self.free.intersection(&self.topo.numas.cpus[numa])
     }
 
     /// The groups with a free CPU, ascending.
@@ -153,10 +164,12 @@ impl<'t> Accumulator<'t> {
         } else {
             (self.sorted_numas(), &self.topo.cores_in_numa)
         };
-        let mut out = Vec::with_capacity(self.free_in_core.len());
+        // Room for the cores of these parents only: a NUMA node's few hundred bytes come from
+        // the allocator's per-thread cache; a large host's every core would not.
+        let room = parents.iter().map(|&p| cores_in[p].len()).sum::<usize>() + 1;
+        let mut out = Vec::with_capacity(room);
         for parent in parents {
-            let cores = (cores_in[parent].iter().copied()).filter(|&c| self.free_in_core[c] > 0);
-            push_by_free(&mut out, cores, &self.free_in_core);
+            push_with_free_by_free(&mut out, &cores_in[parent], &self.free_in_core);
         }
         out
     }
@@ -349,6 +362,58 @@ fn push_by_free(out: &mut Vec<usize>, ids: impl Iterator<Item = usize>, free: &[
     }
 }
 
+/// `push_by_free` of the groups of `ids` (ascending) that have a free CPU, for the cores of a
+/// NUMA node or socket: long lists of small counts. Without a branch on the free count (on a
+/// busy host, which cores have a free CPU is a coin toss for the branch predictor): one pass
+/// per count present (a core has a few CPUs) that writes every id and advances only past
+/// those with that count; a counting sort, the zero bucket cut off, when there are many.
+fn push_with_free_by_free(out: &mut Vec<usize>, ids: &[usize], free: &[usize]) {
+    const BUCKETS: usize = 64;
+    if ids.len() <= 16 || !ids.iter().all(|&g| free[g] < BUCKETS) {
+        push_by_free(out, ids.iter().copied().filter(|&g| free[g] > 0), free);
+        return;
+    }
+    debug_assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    // Every count is below BUCKETS: the mask only spares the bounds checks.
+    let bucket = |g: usize| free[g] & (BUCKETS - 1);
+    let start = out.len();
+    let present = ids.iter().fold(0u64, |bits, &g| bits | 1 << bucket(g)) & !1;
+    if present.count_ones() <= 4 {
+        // One slot more: the passes write one past the kept ids.
+        out.resize(start + ids.len() + 1, 0);
+        let dst = &mut out[start..];
+        let mut at = 0;
+        let mut counts = present;
+        while counts != 0 {
+            let b = counts.trailing_zeros() as usize;
+            counts &= counts - 1;
+            for &g in ids {
+                dst[at] = g;
+                at += usize::from(bucket(g) == b);
+            }
+        }
+        out.truncate(start + at);
+        return;
+    }
+    let mut next = [0usize; BUCKETS];
+    for &g in ids {
+        next[bucket(g)] += 1;
+    }
+    let mut at = start;
+    for slot in next.iter_mut().skip(1) {
+        (*slot, at) = (at, at + *slot);
+    }
+    let kept = at;
+    next[0] = kept;
+    out.resize(start + ids.len(), 0);
+    for &g in ids {
+        let b = bucket(g);
+        out[next[b]] = g;
+        next[b] += 1;
+    }
+    out.truncate(kept);
+}
+
 /// Exactly what kubelet v1.37.2 `takeByTopologyNUMAPacked(topo, available, n,
 /// CPUSortingStrategyPacked, prefer_align_by_uncore_cache)` returns, errors included. CPUs of
 /// `available` outside the topology are ignored (but counted in the "not enough" message).
@@ -359,39 +424,55 @@ pub fn take_by_topology_numa_packed(
     prefer_align_by_uncore_cache: bool,
 ) -> Result<CpuSet, TakeError> {
     let mut acc = Accumulator::new(topo, available, n);
-    if acc.is_satisfied() {
-        return Ok(acc.result);
-    }
-    if acc.is_failed() {
-        return Err(TakeError::NotEnough {
-            requested: n,
-            available: available.len(),
-        });
-    }
-    // The higher of NUMA node and socket first.
-    for numas_now in [topo.numa_above_sockets(), !topo.numa_above_sockets()] {
-        if numas_now {
-            acc.take_full_numas();
-        } else {
-            acc.take_full_sockets();
-        }
+    acc.pack(available.len(), prefer_align_by_uncore_cache)?;
+    Ok(acc.result)
+}
+
+impl Accumulator<'_> {
+    /// The rest of [`take_by_topology_numa_packed`] on an accumulator fresh from `new` or
+    /// `reset` (`available` CPUs given, counted in the "not enough" message): on `Ok` the
+    /// answer is `result`.
+    pub(crate) fn pack(
+        &mut self,
+        available: usize,
+        prefer_align_by_uncore_cache: bool,
+    ) -> Result<(), TakeError> {
+        let acc = self;
+        let topo = acc.topo;
         if acc.is_satisfied() {
-            return Ok(acc.result);
+            return Ok(());
         }
-    }
-    if prefer_align_by_uncore_cache {
-        acc.take_uncore_caches();
+        if acc.is_failed() {
+            return Err(TakeError::NotEnough {
+                requested: acc.needed as usize,
+                available,
+            });
+        }
+        // The higher of NUMA node and socket first.
+        for numas_now in [topo.numa_above_sockets(), !topo.numa_above_sockets()] {
+            if numas_now {
+                acc.take_full_numas();
+            } else {
+                acc.take_full_sockets();
+            }
+            if acc.is_satisfied() {
+                return Ok(());
+            }
+        }
+        if prefer_align_by_uncore_cache {
+            acc.take_uncore_caches();
+            if acc.is_satisfied() {
+                return Ok(());
+            }
+        }
+        acc.take_full_cores();
         if acc.is_satisfied() {
-            return Ok(acc.result);
+            return Ok(());
         }
+        acc.take_remaining_cpus();
+        if acc.is_satisfied() {
+            return Ok(());
+        }
+        Err(TakeError::Failed)
     }
-    acc.take_full_cores();
-    if acc.is_satisfied() {
-        return Ok(acc.result);
-    }
-    acc.take_remaining_cpus();
-    if acc.is_satisfied() {
-        return Ok(acc.result);
-    }
-    Err(TakeError::Failed)
 }

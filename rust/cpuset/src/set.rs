@@ -48,6 +48,11 @@ impl CpuSet {
         if self.words.len() <= hi / 64 {
             self.words.resize(hi / 64 + 1, 0);
         }
+        if lo == hi {
+            // A single CPU: most entries of a busy host's cpulist.
+            self.words[lo / 64] |= 1 << (lo % 64);
+            return;
+        }
         for word in lo / 64..=hi / 64 {
             let from = if word == lo / 64 { lo % 64 } else { 0 };
             let to = if word == hi / 64 { hi % 64 } else { 63 };
@@ -60,6 +65,22 @@ impl CpuSet {
             };
             self.words[word] |= mask;
         }
+    }
+
+    /// Remove `cpu`; whether it was in the set (one word lookup for `contains` + `remove`).
+    pub(crate) fn take_out(&mut self, cpu: u32) -> bool {
+        let Some(w) = self.words.get_mut(cpu as usize / 64) else {
+            return false;
+        };
+        let bit = 1 << (cpu % 64);
+        if *w & bit == 0 {
+            return false;
+        }
+        *w &= !bit;
+        if *w == 0 {
+            self.trim();
+        }
+        true
     }
 
     pub fn remove(&mut self, cpu: u32) {
@@ -159,6 +180,18 @@ impl CpuSet {
             .enumerate()
             .map(|(i, a)| a & !other.words.get(i).copied().unwrap_or(0));
         CpuSet::from_words(words.collect())
+    }
+
+    /// `self = a ∩ b`, reusing `self`'s words.
+    pub(crate) fn set_intersection(&mut self, a: &CpuSet, b: &CpuSet) {
+        self.words.clear();
+        (self.words).extend(a.words.iter().zip(&b.words).map(|(x, y)| x & y));
+        self.trim();
+    }
+
+    /// Empty the set, keeping its room.
+    pub(crate) fn clear(&mut self) {
+        self.words.clear();
     }
 
     /// `|self ∩ other|` without building the intersection.
