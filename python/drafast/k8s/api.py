@@ -37,7 +37,8 @@ from drafast.k8s.failures import (
     status_failure,
     transport_failure,
 )
-from drafast.k8s.http1 import Http1Client, HttpError, Origin, Response
+from drafast.k8s.http1 import Http1Client
+from drafast.k8s.http1wire import HttpError, Origin, Response
 from drafast.k8s.metrics import ApiMetrics
 from drafast.k8s.paths import ObjectRef
 from drafast.k8s.proxy import env_proxy

@@ -12,13 +12,13 @@ import orjson
 
 from drafast.errors import DrafastError
 from drafast.k8s.errors import ApiError, ApiRequestError, api_error
-from drafast.k8s.http1 import ConnectError, InvalidURL, TLSError
+from drafast.k8s.http1wire import ConnectError, InvalidURL, TLSError
 from drafast.k8s.paths import ObjectRef
 from drafast.k8s.retry import parse_retry_after
 from drafast.types import JSON
 
 if TYPE_CHECKING:
-    from drafast.k8s.http1 import Response
+    from drafast.k8s.http1wire import Response
 
 ALWAYS_RETRIED: Final = frozenset({429, 503})
 """The server refused the request: safe to repeat for every verb."""

@@ -9,16 +9,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from drafast.k8s.http1 import (
-    IDLE_TIMEOUT,
-    MAX_IDLE,
-    ConnectError,
-    Disconnected,
-    Http1Client,
-    InvalidURL,
-    Origin,
-    ProtocolError,
-)
+from drafast.k8s.http1 import IDLE_TIMEOUT, MAX_IDLE, Http1Client
+from drafast.k8s.http1wire import ConnectError, Disconnected, InvalidURL, Origin, ProtocolError
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
