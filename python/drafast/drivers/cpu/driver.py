@@ -95,6 +95,10 @@ class CpuDriver:
         self.allocations.set_online(online)
 
     async def _ensure_topology(self) -> tuple[CpuTopology, _native.CpuTopology, Layout]:
+        """The topology, read once (the first caller reads, concurrent ones wait for it); every
+        prepare and container hook calls this, so the read case takes no lock."""
+        if self._topology is not None and self._native is not None and self._layout is not None:
+            return self._topology, self._native, self._layout
         async with self._read_lock:
             if self._topology is None:
                 topo = await asyncio.to_thread(read_topology, self.settings.host_root)
