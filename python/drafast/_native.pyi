@@ -27,19 +27,29 @@ def decode_checkpoint(data: bytes, name: str) -> tuple[int, list[tuple[str, byte
     mismatch = torn write, checksum mismatch = corruption, malformed payload).
     """
 
+def load_checkpoint(path: str) -> tuple[int, list[tuple[str, bytes]]]:
+    """The state a checkpoint's files hold (base image at ``path`` + its journal), read without
+    changing them; safe while a writer commits (a torn journal tail is ignored). Missing files
+    are an empty state at generation 0. Raises CheckpointError like ``Checkpoint``."""
+
 @final
 class Checkpoint:
-    """A crash-safe key -> JSON record store backed by one file.
+    """A crash-safe key -> JSON record store backed by a base file and its journal.
 
-    Opening loads and verifies the file (a missing file is an empty store; leftover temp files
-    of an interrupted writer are removed). ``commit`` applies puts and deletes and makes them
-    durable: write a temp file, fsync it, rename over the old file, fsync the directory.
-    Thread-safe; the GIL is released while writing.
+    Opening loads and verifies both (missing = an empty store), removes leftover temp files of
+    an interrupted writer and cuts a torn journal tail (a commit that never returned); any other
+    damage raises CheckpointError naming the file (and the journal entry's byte offset).
+    ``commit`` applies puts and deletes and makes them durable: it appends one checksummed entry
+    to ``<path>.journal`` and fdatasyncs it; once the journal would outgrow the base image (and
+    64 KiB), it instead replaces the base (temp file, fsync, rename, fsync directory) and empties
+    the journal. Thread-safe; the GIL is released while writing.
     """
 
     def __new__(cls, path: str) -> Checkpoint: ...
     @property
     def path(self) -> str: ...
+    @property
+    def journal_path(self) -> str: ...
     @property
     def generation(self) -> int: ...
     @property

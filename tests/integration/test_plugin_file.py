@@ -196,13 +196,13 @@ async def test_restart_keeps_prepared_claims(opts: RunOptions) -> None:
 async def test_corrupted_checkpoint_refuses_to_start(opts: RunOptions) -> None:
     async with running_plugin(opts) as t:
         await t.kubelet.prepare([t.add_claim(claim("c1"))])
-    ckpt = opts.plugin_dir / "checkpoint.json"
-    data = bytearray(ckpt.read_bytes())
+    journal = opts.plugin_dir / "checkpoint.json.journal"  # the commit's entry
+    data = bytearray(journal.read_bytes())
     data[-5] ^= 0x55
-    ckpt.write_bytes(bytes(data))
-    with pytest.raises(CheckpointError, match=str(ckpt)):
+    journal.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=f"{journal}: entry at byte 0: checksum mismatch"):
         DriverProcess(opts)
-    assert ckpt.read_bytes() == bytes(data)  # nothing overwritten: the operator can inspect it
+    assert journal.read_bytes() == bytes(data)  # nothing overwritten: the operator can inspect it
 
 
 async def test_a_missing_resource_dir_fails_the_start(opts: RunOptions) -> None:

@@ -2,7 +2,9 @@
 
 Written from the format description, not from the Rust code: envelope line
 ``drafast-checkpoint/v1 crc32c=<8 lowercase hex> length=<payload bytes>\\n`` followed by the payload
-``{"generation":N,"claims":{"key":<raw JSON>,...}}`` (keys sorted, values embedded verbatim).
+``{"generation":N,"claims":{"key":<raw JSON>,...}}`` (keys sorted, values embedded verbatim);
+the journal beside it: entries of the same envelope line with the magic ``drafast-journal/v``,
+then ``{"generation":G,"put":{...},"delete":[...]}`` and a newline.
 """
 
 from __future__ import annotations
@@ -148,10 +150,10 @@ class _Cursor:
         return int(digits)
 
 
-def _envelope(data: bytes) -> tuple[int, int, bytes]:
+def _envelope(data: bytes, magic: bytes = MAGIC) -> tuple[int, int, bytes]:
     cur = _Cursor(data)
     try:
-        cur.literal(MAGIC)
+        cur.literal(magic)
     except _Fail as fail:
         raise _Fail("magic" if fail.kind == "bad" else fail.kind) from None
     version = cur.decimal("format version")
@@ -269,26 +271,95 @@ def decode(data: bytes, name: str) -> tuple[int, list[tuple[str, bytes]]]:
     return generation, sorted(entries)
 
 
+# ----------------------------------------------------------------------------- journal
+
+JOURNAL_MAGIC = b"drafast-journal/v"
+JOURNAL_MIN_LIMIT = 64 * 1024
+
+
+def encode_entry(generation: int, puts: dict[str, bytes], deletes: Sequence[str]) -> bytes:
+    """One journal entry: the envelope line (journal magic), the payload, a newline."""
+    parts = [b'{"generation":', str(generation).encode(), b',"put":{']
+    parts.append(b",".join(b'"' + k.encode() + b'":' + puts[k] for k in sorted(puts)))
+    parts.append(b'},"delete":[')
+    parts.append(b",".join(b'"' + k.encode() + b'"' for k in sorted(set(deletes))))
+    parts.append(b"]}")
+    payload = b"".join(parts)
+    line = f"drafast-journal/v1 crc32c={crc32c(payload):08x} length={len(payload)}\n"
+    return line.encode() + payload + b"\n"
+
+
+def replay(data: bytes, name: str, generation: int, state: dict[str, bytes]) -> tuple[int, int]:
+    """Apply the journal's entries above ``generation`` to ``state``; return the generation and
+    the length of the whole entries (a torn last entry is left out)."""
+    pos = 0
+    while pos < len(data):
+        rest = data[pos:]
+
+        def corrupt(detail: str, at: int = pos) -> ReferenceError:
+            return ReferenceError(f"{name}: entry at byte {at}: {detail}")
+
+        try:
+            crc, length, after = _envelope(rest, JOURNAL_MAGIC)
+        except _Fail as fail:
+            if fail.kind == "incomplete" or not rest.strip(b"\0"):
+                break
+            if fail.kind == "magic":
+                raise corrupt("not a journal entry (bad magic)") from None
+            raise corrupt(f"malformed envelope line: {fail.detail}") from None
+        if len(after) <= length:
+            if b"\ndrafast-journal/v" in after or after.startswith(JOURNAL_MAGIC):
+                raise corrupt(f"length {length} runs past the next entry")
+            break
+        payload = after[:length]
+        if after[length : length + 1] != b"\n":
+            raise corrupt(f"length {length} does not end the entry")
+        if crc32c(payload) != crc:
+            raise corrupt("checksum mismatch")
+        entry = json.loads(payload)
+        if entry["generation"] > generation:
+            if entry["generation"] != generation + 1:
+                raise corrupt(f"generation {entry['generation']} follows {generation}")
+            text = payload.decode()
+            members: list[tuple[str, int, int]] = []
+            _walk(text, text.index('"put":') + 6, members)
+            state.update((k, text[a:b].encode()) for k, a, b in members)
+            for key in entry["delete"]:
+                state.pop(key, None)
+            generation += 1
+        pos += len(rest) - len(after) + length + 1
+    return generation, pos
+
+
 _TEMP = re.compile(r"\.(?P<file>.+)\.tmp\.[0-9]+\.[0-9]+")
 
 
 class Store:
-    """The same file operations as the native store: temp file, fsync, rename, fsync directory."""
+    """The same file operations as the native store: append an entry to ``<path>.journal`` and
+    fdatasync it, or (once the journal would outgrow the base image and 64 KiB) write a temp
+    file, fsync, rename, fsync the directory and empty the journal."""
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)
+        self.journal = Path(f"{path}.journal")
         self.counter = 0
         for entry in self.path.parent.iterdir():
             match = _TEMP.fullmatch(entry.name)
             if match and match["file"] == self.path.name:
                 entry.unlink(missing_ok=True)
+        journal = self.journal.read_bytes() if self.journal.exists() else b""
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
-            self.generation, self.state = 0, {}
+            self.generation, self.state, self.base_len = 0, {}, 0
         else:
             self.generation, entries = decode(data, str(path))
-            self.state = dict(entries)
+            self.state, self.base_len = dict(entries), len(data)
+        self.generation, whole = replay(journal, str(self.journal), self.generation, self.state)
+        if whole < len(journal):
+            with self.journal.open("r+b") as f:
+                f.truncate(whole)
+        self.journal_len = whole
 
     def commit(self, puts: Sequence[tuple[str, bytes]], deletes: Sequence[str]) -> int:
         if not puts and not deletes:
@@ -298,11 +369,31 @@ class Store:
             check_value(key, value)
         for key in deletes:
             check_key(key)
+        changed = {k: v for k, v in puts if k not in set(deletes)}
         state = dict(self.state)
         state.update(puts)
         for key in deletes:
             state.pop(key, None)
-        image = encode_state(self.generation + 1, state)
+        entry = encode_entry(self.generation + 1, changed, deletes)
+        if self.journal_len + len(entry) > max(JOURNAL_MIN_LIMIT, self.base_len):
+            image = encode_state(self.generation + 1, state)
+            self._replace(image)
+            self.base_len = len(image)
+            if self.journal.exists():
+                os.truncate(self.journal, 0)
+            self.journal_len = 0
+        else:
+            fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                os.write(fd, entry)
+                os.fdatasync(fd)
+            finally:
+                os.close(fd)
+            self.journal_len += len(entry)
+        self.generation, self.state = self.generation + 1, state
+        return self.generation
+
+    def _replace(self, image: bytes) -> None:
         self.counter += 1
         temp = self.path.parent / f".{self.path.name}.tmp.{os.getpid()}.{self.counter}"
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -317,5 +408,3 @@ class Store:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-        self.generation, self.state = self.generation + 1, state
-        return self.generation

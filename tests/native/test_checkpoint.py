@@ -202,9 +202,10 @@ def test_store_open_missing_commit_reopen(tmp_path: Path) -> None:
     path = tmp_path / "ckpt"
     store = _native.Checkpoint(str(path))
     assert (store.path, store.generation, store.commits, len(store)) == (str(path), 0, 0, 0)
+    assert store.journal_path == f"{path}.journal"
     assert store.keys() == [] and store.items() == [] and store.get("a") is None
     assert store.commit([], []) == 0
-    assert not path.exists(), "an empty commit writes nothing"
+    assert not list(tmp_path.iterdir()), "an empty commit writes nothing"
     assert store.commit([("b", b'{"x":1}'), ("a", b"1"), ("a", b"2")], []) == 1
     assert store.commit([("c", b"[]"), ("d", b"0")], ["b", "missing", "d"]) == 2
     assert store.commits == 2
@@ -212,8 +213,12 @@ def test_store_open_missing_commit_reopen(tmp_path: Path) -> None:
     assert store.keys() == ["a", "c"] and len(store) == 2
     assert "a" in store and "b" not in store and 1 not in store and None not in store
     assert store.get("c") == b"[]"
-    assert path.read_bytes() == ref.encode(2, [("a", b"2"), ("c", b"[]")])
+    assert not path.exists(), "small commits go to the journal"
+    assert Path(store.journal_path).read_bytes() == ref.encode_entry(
+        1, {"a": b"2", "b": b'{"x":1}'}, []
+    ) + ref.encode_entry(2, {"c": b"[]"}, ["b", "missing", "d"])
     assert "generation=2" in repr(store)
+    assert _native.load_checkpoint(str(path)) == (2, store.items())
 
     reopened = _native.Checkpoint(str(path))
     assert (reopened.generation, reopened.commits, reopened.items()) == (2, 0, store.items())
@@ -221,24 +226,43 @@ def test_store_open_missing_commit_reopen(tmp_path: Path) -> None:
     assert (ref_store.generation, ref_store.state) == (2, {"a": b"2", "c": b"[]"})
 
 
+def files(path: Path) -> tuple[bytes | None, bytes | None]:
+    """The base image and the journal (None: no such file)."""
+    journal = Path(f"{path}.journal")
+    return (
+        path.read_bytes() if path.exists() else None,
+        journal.read_bytes() if journal.exists() else None,
+    )
+
+
 def test_store_agrees_with_reference_store(tmp_path: Path) -> None:
+    """Byte for byte, journal appends and compactions alike (big values force compactions)."""
     rng = random.Random(5)
     native = _native.Checkpoint(str(tmp_path / "native"))
     reference = ref.Store(str(tmp_path / "reference"))
     keys = [random_key(rng) for _ in range(12)]
-    for _ in range(60):
+    compactions = 0
+    for i in range(120):
         puts = [(rng.choice(keys), random_json(rng).encode()) for _ in range(rng.randrange(4))]
+        if i % 7 == 3:
+            puts.append((rng.choice(keys), b'"' + b"x" * rng.randrange(4000, 30000) + b'"'))
         deletes = [rng.choice(keys) for _ in range(rng.randrange(3))]
         assert native.commit(puts, deletes) == reference.commit(puts, deletes)
-        assert (tmp_path / "native").read_bytes() == (tmp_path / "reference").read_bytes()
+        assert files(tmp_path / "native") == files(tmp_path / "reference")
+        compactions += files(tmp_path / "native")[1] == b""
     assert dict(native.items()) == reference.state
+    assert compactions >= 2
+    generation = native.generation
+    assert _native.load_checkpoint(str(tmp_path / "native")) == (generation, native.items())
+    reopened = ref.Store(str(tmp_path / "native"))
+    assert (reopened.generation, reopened.state) == (generation, reference.state)
 
 
 def test_store_invalid_input_changes_nothing(tmp_path: Path) -> None:
     path = tmp_path / "ckpt"
     store = _native.Checkpoint(str(path))
     store.commit([("a", b"1")], [])
-    before = path.read_bytes()
+    before = files(path)
     with pytest.raises(CheckpointError, match=f'^{re.escape(str(path))}: value of key "b"'):
         store.commit([("ok", b"1"), ("b", b"{")], [])
     with pytest.raises(CheckpointError, match=f"^{re.escape(str(path))}: key "):
@@ -247,12 +271,15 @@ def test_store_invalid_input_changes_nothing(tmp_path: Path) -> None:
         store.commit([], "a")
     with pytest.raises(ValueError, match=r"puts\[0\]"):
         store.commit([("a", "1")], [])
-    assert (store.generation, store.commits, path.read_bytes()) == (1, 1, before)
+    assert (store.generation, store.commits, files(path)) == (1, 1, before)
+
+
+BIG = b'"' + b"x" * 70_000 + b'"'  # a commit this big compacts the journal into the base
 
 
 def test_store_corruption_detected_on_reopen(tmp_path: Path) -> None:
     path = tmp_path / "ckpt"
-    _native.Checkpoint(str(path)).commit([("a", b'"value"')], [])
+    _native.Checkpoint(str(path)).commit([("a", BIG)], [])
     data = bytearray(path.read_bytes())
     data[-3] ^= 0x01
     path.write_bytes(bytes(data))
@@ -265,6 +292,32 @@ def test_store_corruption_detected_on_reopen(tmp_path: Path) -> None:
         CheckpointError, match=rf"^{re.escape(str(path))}: truncated \(torn write\?\)"
     ):
         _native.Checkpoint(str(path))
+
+
+def test_journal_damage_is_refused_and_a_torn_tail_cut(tmp_path: Path) -> None:
+    path, journal = tmp_path / "ckpt", tmp_path / "ckpt.journal"
+    store = _native.Checkpoint(str(path))
+    store.commit([("a", b'"value"')], [])
+    first = journal.read_bytes()
+    store.commit([("b", b"2")], [])
+    both = journal.read_bytes()
+    damaged = bytearray(both)
+    damaged[len(first) - 4] ^= 0x01  # in the first entry's payload
+    journal.write_bytes(bytes(damaged))
+    for read in (_native.Checkpoint, _native.load_checkpoint):
+        with pytest.raises(
+            CheckpointError, match=f"^{re.escape(str(journal))}: entry at byte 0: checksum"
+        ):
+            read(str(path))
+    assert journal.read_bytes() == bytes(damaged), "left for the operator to inspect"
+    with pytest.raises(ref.ReferenceError, match="entry at byte 0: checksum"):
+        ref.Store(str(path))
+
+    journal.write_bytes(both[:-7])  # the second append torn by a crash
+    assert _native.load_checkpoint(str(path)) == (1, [("a", b'"value"')])
+    assert journal.read_bytes() == both[:-7], "load changes nothing"
+    assert _native.Checkpoint(str(path)).items() == [("a", b'"value"')]
+    assert journal.read_bytes() == first, "open cuts the torn tail"
 
 
 def test_store_open_errors(tmp_path: Path) -> None:
@@ -285,7 +338,7 @@ def test_store_removes_leftover_temp_files(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         ".ckpt.tmp.x.1",
         ".other.tmp.1.1",
-        "ckpt",
+        "ckpt.journal",
         "keep",
     ]
 
@@ -373,9 +426,8 @@ def test_kill_9_always_leaves_one_committed_state(tmp_path: Path) -> None:
         )
         deadline = time.monotonic() + rng.uniform(0.1, 0.4)
         while time.monotonic() < deadline:  # readers always see a whole committed state
-            if path.exists():
-                generation, items = _native.decode_checkpoint(path.read_bytes(), str(path))
-                assert items == expected_items(generation), f"seed {seed}"
+            generation, items = _native.load_checkpoint(str(path))
+            assert items == expected_items(generation), f"seed {seed}"
             time.sleep(rng.uniform(0, 0.01))
         child.send_signal(signal.SIGKILL)
         out, _ = child.communicate()
@@ -385,7 +437,7 @@ def test_kill_9_always_leaves_one_committed_state(tmp_path: Path) -> None:
         store = _native.Checkpoint(str(path))
         generation = store.generation
         assert store.items() == expected_items(generation), f"seed {seed} round {round_}"
-        if acked:  # the kill may land between the rename and the print
+        if acked:  # the kill may land between the commit and the print
             assert generation in (acked[-1], acked[-1] + 1), f"seed {seed} round {round_}"
         assert generation >= last
         assert not [p for p in tmp_path.iterdir() if ".tmp." in p.name]

@@ -21,10 +21,12 @@ _Change = tuple[str, bytes | None, ClaimRecord | None]
 class ClaimStore:
     """Prepared claims, durable before ``put``/``delete`` return.
 
-    Concurrent writers are group-committed: while one durable write (fsync of file and directory)
-    runs on a native I/O thread, later changes queue up and all go out in the next single write. A
-    change is visible to ``get`` only once it is durable. Opening a corrupted checkpoint raises
-    :class:`drafast.errors.CheckpointError` naming the file: the plugin must not start on it.
+    Concurrent writers are group-committed: while one durable write (an entry appended to the
+    checkpoint's journal and fdatasynced, or now and then a compaction that rewrites the whole
+    file) runs on a native I/O thread, later changes queue up and all go out in the next single
+    write. A change is visible to ``get`` only once it is durable. Opening a corrupted checkpoint
+    raises :class:`drafast.errors.CheckpointError` naming the file: the plugin must not start on
+    it.
     """
 
     def __init__(self, state_dir: Path, *, io: IoJobs, metrics: Metrics | None = None) -> None:
@@ -73,7 +75,7 @@ class ClaimStore:
         latest = {uid: (raw, record) for uid, raw, record in changes}  # later changes win
         puts = [(k, raw) for k, (raw, _) in latest.items() if raw is not None]
         deletes = [k for k, (raw, _) in latest.items() if raw is None]
-        # fsync takes ~1 ms: off the event loop so new calls keep joining the next batch.
+        # fdatasync takes 0.1-1 ms: off the event loop so new calls keep joining the next batch.
         started = time.perf_counter()
         await self._jobs.commit(self._ckpt, puts, deletes)
         if self._metrics is not None:

@@ -51,6 +51,12 @@ pub enum Error {
     BadPayload { name: String, detail: String },
     #[error("{name}: {source}")]
     Record { name: String, source: RecordError },
+    #[error("{name}: entry at byte {offset}: {detail}")]
+    Journal {
+        name: String,
+        offset: usize,
+        detail: String,
+    },
     #[error("{name}: generation overflow")]
     GenerationOverflow { name: String },
     #[error("{name}: {action}: {source}")]

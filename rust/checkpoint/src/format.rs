@@ -61,7 +61,7 @@ pub fn encode(generation: u64, records: &Records) -> Vec<u8> {
 /// Verifies and decodes a file image; `name` (the file path) starts every error message.
 pub fn decode(data: &[u8], name: &str) -> Result<Snapshot, Error> {
     let name_ = || name.to_owned();
-    let (crc, want, payload) = envelope(data).map_err(|fail| match fail {
+    let (crc, want, payload) = envelope(data, MAGIC).map_err(|fail| match fail {
         Fail::Incomplete => Error::TruncatedEnvelope {
             name: name_(),
             got: data.len(),
@@ -125,17 +125,18 @@ pub fn decode(data: &[u8], name: &str) -> Result<Snapshot, Error> {
     })
 }
 
-enum Fail {
+pub(crate) enum Fail {
     Incomplete,
     Magic,
     Newer(u64),
     Bad(&'static str),
 }
 
-/// Parses the envelope line; returns (crc32c, payload length, payload bytes).
-fn envelope(data: &[u8]) -> Result<(u32, usize, &[u8]), Fail> {
+/// Parses the envelope line that starts with `magic`; returns (crc32c, payload length, the bytes
+/// after the line). The journal's entries use the same line with their own magic.
+pub(crate) fn envelope<'a>(data: &'a [u8], magic: &str) -> Result<(u32, usize, &'a [u8]), Fail> {
     let mut cur = Cursor { data, pos: 0 };
-    cur.literal(MAGIC.as_bytes())
+    cur.literal(magic.as_bytes())
         .map_err(|f| if let Fail::Bad(_) = f { Fail::Magic } else { f })?;
     match cur.decimal("format version")? {
         FORMAT_VERSION => {}
@@ -219,7 +220,7 @@ struct Payload<'a> {
 
 /// The claims object as borrowed (key, raw JSON) pairs in file order; keys with escapes do not
 /// borrow and are rejected (valid keys never need escaping).
-struct Claims<'a>(Vec<(&'a str, &'a RawValue)>);
+pub(crate) struct Claims<'a>(pub(crate) Vec<(&'a str, &'a RawValue)>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Claims<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

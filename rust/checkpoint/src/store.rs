@@ -1,4 +1,4 @@
-//! The store: one file, replaced atomically on every commit.
+//! The store: a base file plus a journal of commits (see the crate docs for the layout).
 //!
 //! Commits are serialized by a writer mutex held across the disk I/O; readers take a short-lived
 //! lock only to clone an `Arc` of the current snapshot, so they never wait for an fsync.
@@ -11,27 +11,92 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use crate::format::{decode, encode, Snapshot};
+use crate::journal::{encode_entry, replay, Change};
 use crate::record::{check_key, Value};
 use crate::Error;
 
 /// Distinguishes temp files of concurrent writers within one process.
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// A crash-safe key -> JSON record store backed by one file. One owner per file: opening removes
-/// temp files left by any earlier writer of the same file.
+/// The journal is compacted into the base once it would grow past this or the base's size,
+/// whichever is larger: replay at open stays short and the disk holds at most ~2x the state.
+const JOURNAL_MIN_LIMIT: u64 = 64 * 1024;
+
+/// The journal's path: the base file's path + `.journal`.
+pub fn journal_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".journal");
+    PathBuf::from(name)
+}
+
+/// The writer's view of the files (guarded by the writer mutex).
+#[derive(Debug)]
+struct Writer {
+    /// The journal opened for appending (opened at the first append).
+    journal: Option<File>,
+    /// Bytes of whole entries in the journal.
+    journal_len: u64,
+    base_len: u64,
+    /// The journal may end in bytes that are not a whole entry (a failed append or truncation):
+    /// the next commit must compact instead of appending after them.
+    must_compact: bool,
+}
+
+/// A crash-safe key -> JSON record store backed by a base file and its journal. One owner per
+/// file: opening removes temp files left by any earlier writer and a torn journal tail.
 #[derive(Debug)]
 pub struct Store {
     path: PathBuf,
     name: String,
+    journal_path: PathBuf,
+    journal_name: String,
     dir: PathBuf,
     file_name: String,
-    writer: Mutex<()>,
+    writer: Mutex<Writer>,
     state: RwLock<Arc<Snapshot>>,
     commits: AtomicU64,
 }
 
+/// Reads the state the files hold (missing = empty, generation 0) without changing them; a torn
+/// journal tail is ignored. Safe while a writer commits: the journal is read before the base, and
+/// a compaction replaces the base before it empties the journal, so a reader racing one sees the
+/// new base with every journal entry it read already folded in.
+pub fn load(path: impl AsRef<Path>) -> Result<Snapshot, Error> {
+    let (snapshot, _) = read_files(path.as_ref())?;
+    Ok(snapshot)
+}
+
+/// The snapshot and the sizes: (whole journal entries, journal file, base file).
+fn read_files(path: &Path) -> Result<(Snapshot, (u64, u64, u64)), Error> {
+    let name = path.display().to_string();
+    let journal = journal_path(path);
+    let journal_name = journal.display().to_string();
+    let read = |file: &Path, name: &str| match fs::read(file) {
+        Ok(data) => Ok(Some(data)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::Io {
+            name: name.to_owned(),
+            action: "read",
+            source,
+        }),
+    };
+    let entries = read(&journal, &journal_name)?;
+    let base = read(path, &name)?;
+    let mut snapshot = match &base {
+        Some(data) => decode(data, &name)?,
+        None => Snapshot::default(),
+    };
+    let whole = match &entries {
+        Some(data) => replay(data, &journal_name, &mut snapshot)?,
+        None => 0,
+    };
+    let len = |d: &Option<Vec<u8>>| d.as_ref().map_or(0, |d| d.len() as u64);
+    Ok((snapshot, (whole as u64, len(&entries), len(&base))))
+}
+
 impl Store {
-    /// Loads and verifies `path` (missing = empty, generation 0) and removes leftover temp files.
+    /// Loads and verifies the base and the journal, removes leftover temp files and cuts a torn
+    /// journal tail.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
         let path = path.as_ref().to_path_buf();
         let name = path.display().to_string();
@@ -56,17 +121,25 @@ impl Store {
             _ => PathBuf::from("."),
         };
         remove_temp_files(&dir, &file_name).map_err(|e| io("remove leftover temp files", e))?;
-        let snapshot = match fs::read(&path) {
-            Ok(data) => decode(&data, &name)?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Snapshot::default(),
-            Err(e) => return Err(io("read", e)),
-        };
+        let (snapshot, (whole, journal_len, base_len)) = read_files(&path)?;
+        let journal_path = journal_path(&path);
+        let journal_name = journal_path.display().to_string();
+        // A torn tail is a commit that never returned: cut it so appends follow whole entries.
+        // If that fails, the next commit compacts (which empties the journal) instead.
+        let cut = whole == journal_len || truncate(&journal_path, whole).is_ok();
         Ok(Store {
             path,
             name,
+            journal_path,
+            journal_name,
             dir,
             file_name,
-            writer: Mutex::new(()),
+            writer: Mutex::new(Writer {
+                journal: None,
+                journal_len: whole,
+                base_len,
+                must_compact: !cut,
+            }),
             state: RwLock::new(Arc::new(snapshot)),
             commits: AtomicU64::new(0),
         })
@@ -74,6 +147,10 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    pub fn journal_path(&self) -> &Path {
+        &self.journal_path
     }
 
     /// The current state (cheap: shares the records).
@@ -92,7 +169,8 @@ impl Store {
 
     /// Applies `puts` then `deletes` in one durable write and returns the new generation. Nothing
     /// to apply means no write (the current generation is returned). On error nothing changed in
-    /// memory, and the file holds the old or (if only the directory fsync failed) the new state.
+    /// memory; the files hold the old state, or the new one if only a final directory fsync
+    /// failed.
     pub fn commit(&self, puts: &[(&str, &[u8])], deletes: &[&str]) -> Result<u64, Error> {
         let record = |source| Error::Record {
             name: self.name.clone(),
@@ -106,7 +184,7 @@ impl Store {
         for key in deletes {
             check_key(key).map_err(record)?;
         }
-        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let current = self.snapshot();
         if puts.is_empty() && deletes.is_empty() {
             return Ok(current.generation);
@@ -118,21 +196,87 @@ impl Store {
                 .ok_or_else(|| Error::GenerationOverflow {
                     name: self.name.clone(),
                 })?;
+        let change = Change::new(puts, deletes);
         let mut records = current.records.clone();
-        for (key, value) in puts {
-            records.insert(key, value).map_err(record)?;
+        change.apply(&mut records).map_err(record)?;
+        let entry = encode_entry(generation, &change);
+        let limit = JOURNAL_MIN_LIMIT.max(writer.base_len);
+        if writer.must_compact || writer.journal_len + entry.len() as u64 > limit {
+            let image = encode(generation, &records);
+            self.replace_file(&image)?;
+            writer.base_len = image.len() as u64;
+            self.empty_journal(&mut writer);
+        } else {
+            self.append(&mut writer, &entry)?;
         }
-        for key in deletes {
-            records.remove(key);
-        }
-        let image = encode(generation, &records);
-        self.replace_file(&image)?;
         *self.state.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(Snapshot {
             generation,
             records,
         });
         self.commits.fetch_add(1, Ordering::Relaxed);
         Ok(generation)
+    }
+
+    /// Appends one entry and fdatasyncs it. On failure the journal is cut back to its whole
+    /// entries (or, if that fails too, the next commit compacts).
+    fn append(&self, writer: &mut Writer, entry: &[u8]) -> Result<(), Error> {
+        let io = |action, source| Error::Io {
+            name: self.journal_name.clone(),
+            action,
+            source,
+        };
+        if writer.journal.is_none() {
+            writer.journal = Some(self.open_journal().map_err(|e| io("open", e))?);
+        }
+        let Some(file) = writer.journal.as_mut() else {
+            unreachable!("opened above");
+        };
+        let written = fail_point("append")
+            .and_then(|()| file.write_all(entry))
+            .and_then(|()| fail_point("sync journal"))
+            .and_then(|()| file.sync_data());
+        match written {
+            Ok(()) => {
+                writer.journal_len += entry.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                let keep = writer.journal_len;
+                if file.set_len(keep).and_then(|()| file.sync_data()).is_err() {
+                    writer.must_compact = true;
+                }
+                Err(io("append", e))
+            }
+        }
+    }
+
+    /// Opens the journal for appending; a new journal's directory entry is made durable first.
+    fn open_journal(&self) -> io::Result<File> {
+        let existed = self.journal_path.exists();
+        let file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(&self.journal_path)?;
+        if !existed {
+            fail_point("sync directory")?;
+            File::open(&self.dir)?.sync_all()?;
+        }
+        Ok(file)
+    }
+
+    /// After a compaction every entry is folded into the base: empty the journal. A failure
+    /// only means the next commit compacts again.
+    fn empty_journal(&self, writer: &mut Writer) {
+        let emptied = match writer.journal.as_mut() {
+            _ if writer.journal_len == 0 && !writer.must_compact => Ok(()),
+            Some(file) => file.set_len(0).and_then(|()| file.sync_data()),
+            None => truncate(&self.journal_path, 0),
+        };
+        writer.must_compact = emptied.is_err();
+        if emptied.is_ok() {
+            writer.journal_len = 0;
+        }
     }
 
     /// temp file in the same directory -> fsync -> rename over the target -> fsync directory.
@@ -162,6 +306,15 @@ impl Store {
         fail_point("sync directory")
             .and_then(|()| File::open(&self.dir)?.sync_all())
             .map_err(|e| io("fsync directory", e))
+    }
+}
+
+/// Cuts an existing file to `len` bytes, durably (a missing file is fine: nothing to cut).
+fn truncate(path: &Path, len: u64) -> io::Result<()> {
+    match OpenOptions::new().write(true).open(path) {
+        Ok(file) => file.set_len(len).and_then(|()| file.sync_data()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
@@ -224,168 +377,5 @@ fn fail_point(step: &str) -> io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn items(store: &Store) -> Vec<(String, String)> {
-        let snap = store.snapshot();
-        snap.records
-            .iter()
-            .map(|(k, v)| (k.to_owned(), v.as_str().to_owned()))
-            .collect()
-    }
-
-    fn temp_files(dir: &Path) -> Vec<String> {
-        let names = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap());
-        names.filter(|n| n.contains(".tmp.")).collect()
-    }
-
-    #[test]
-    fn open_missing_commit_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ckpt");
-        let store = Store::open(&path).unwrap();
-        assert_eq!((store.generation(), store.commits()), (0, 0));
-        assert!(!path.exists());
-        assert_eq!(store.commit(&[], &[]).unwrap(), 0);
-        assert!(!path.exists(), "an empty commit does not write");
-        assert_eq!(
-            store
-                .commit(&[("a", b"1"), ("b", b"{}"), ("a", b"2")], &[])
-                .unwrap(),
-            1
-        );
-        assert_eq!(store.commit(&[("c", b"[]")], &["b", "missing"]).unwrap(), 2);
-        assert_eq!(
-            store.commit(&[("d", b"1")], &["d"]).unwrap(),
-            3,
-            "puts, then deletes"
-        );
-        assert_eq!(store.commits(), 3);
-        let want = vec![("a".into(), "2".into()), ("c".into(), "[]".into())];
-        assert_eq!(items(&store), want);
-        let reopened = Store::open(&path).unwrap();
-        assert_eq!((reopened.generation(), items(&reopened)), (3, want));
-        assert!(temp_files(dir.path()).is_empty());
-    }
-
-    #[test]
-    fn invalid_input_changes_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path().join("ckpt")).unwrap();
-        let name = store.path().display().to_string();
-        let err = store
-            .commit(&[("ok", b"1"), ("bad", b"{")], &[])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with(&format!("{name}: value of key \"bad\"")),
-            "{err}"
-        );
-        let err = store.commit(&[], &["a\"b"]).unwrap_err().to_string();
-        assert!(err.starts_with(&format!("{name}: key \"a\\\"b\"")), "{err}");
-        assert_eq!((store.generation(), store.commits()), (0, 0));
-    }
-
-    #[test]
-    fn failed_write_keeps_old_file_and_state() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ckpt");
-        let store = Store::open(&path).unwrap();
-        store.commit(&[("a", b"1")], &[]).unwrap();
-        let before = fs::read(&path).unwrap();
-        for step in ["write", "fsync", "rename"] {
-            FAIL_AT.with(|at| at.set(Some(step)));
-            let err = store.commit(&[("a", b"2")], &[]).unwrap_err().to_string();
-            FAIL_AT.with(|at| at.set(None));
-            assert!(
-                err.contains(&format!("injected failure at {step}")),
-                "{err}"
-            );
-            assert_eq!(
-                fs::read(&path).unwrap(),
-                before,
-                "old file intact after {step}"
-            );
-            assert_eq!((store.generation(), store.commits()), (1, 1));
-            assert_eq!(items(&store), [("a".into(), "1".into())]);
-            assert!(
-                temp_files(dir.path()).is_empty(),
-                "temp file removed after {step}"
-            );
-        }
-        assert_eq!(store.commit(&[("a", b"3")], &[]).unwrap(), 2);
-    }
-
-    #[test]
-    fn open_removes_leftover_temp_files_only() {
-        let dir = tempfile::tempdir().unwrap();
-        for name in [
-            ".ckpt.tmp.12.0",
-            ".ckpt.tmp.999.17",
-            ".ckpt.tmp.x.1",
-            ".other.tmp.1.1",
-            "keep",
-        ] {
-            fs::write(dir.path().join(name), b"junk").unwrap();
-        }
-        Store::open(dir.path().join("ckpt")).unwrap();
-        let mut left = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect::<Vec<_>>();
-        left.sort();
-        assert_eq!(left, [".ckpt.tmp.x.1", ".other.tmp.1.1", "keep"]);
-    }
-
-    #[test]
-    fn open_errors_name_the_path() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ckpt");
-        fs::write(&path, b"garbage").unwrap();
-        let err = Store::open(&path).unwrap_err().to_string();
-        assert_eq!(
-            err,
-            format!("{}: not a drafast checkpoint (bad magic)", path.display())
-        );
-        let missing_dir = dir.path().join("nope/ckpt");
-        let err = Store::open(&missing_dir).unwrap_err().to_string();
-        assert!(err.starts_with(&format!(
-            "{}: remove leftover temp files",
-            missing_dir.display()
-        )));
-    }
-
-    #[test]
-    fn relative_path_uses_current_directory() {
-        let store = Store::open("drafast-test-never-written").unwrap();
-        assert_eq!(store.generation(), 0);
-    }
-
-    #[test]
-    fn concurrent_commits_are_serialized() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ckpt");
-        let store = Store::open(&path).unwrap();
-        std::thread::scope(|s| {
-            for t in 0..4 {
-                let store = &store;
-                s.spawn(move || {
-                    for i in 0..25 {
-                        let key = format!("t{t}-{i}");
-                        store.commit(&[(key.as_str(), b"true")], &[]).unwrap();
-                        assert!(store.snapshot().records.get(&key).is_some());
-                    }
-                });
-            }
-        });
-        assert_eq!((store.generation(), store.commits()), (100, 100));
-        let reopened = Store::open(&path).unwrap();
-        assert_eq!(
-            (reopened.generation(), reopened.snapshot().records.len()),
-            (100, 100)
-        );
-    }
-}
+#[path = "store_tests.rs"]
+mod tests;

@@ -22,6 +22,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CHECKPOINT_FORMAT_VERSION", ckpt::FORMAT_VERSION)?;
     m.add_function(wrap_pyfunction!(encode_checkpoint, m)?)?;
     m.add_function(wrap_pyfunction!(decode_checkpoint, m)?)?;
+    m.add_function(wrap_pyfunction!(load_checkpoint, m)?)?;
     m.add_class::<Checkpoint>()
 }
 
@@ -58,7 +59,18 @@ fn decode_checkpoint<'py>(py: Python<'py>, data: &[u8], name: &str) -> PyResult<
     Ok((snapshot.generation, items))
 }
 
-/// A crash-safe key -> JSON record store backed by one file.
+/// Read the state a checkpoint's files hold (base + journal) without changing them.
+#[pyfunction]
+fn load_checkpoint<'py>(py: Python<'py>, path: &str) -> PyResult<(u64, Items<'py>)> {
+    let snapshot = py.detach(|| ckpt::load(path)).map_err(error)?;
+    let records = snapshot.records.iter();
+    let items = records
+        .map(|(k, v)| (k.to_owned(), PyBytes::new(py, v.as_bytes())))
+        .collect();
+    Ok((snapshot.generation, items))
+}
+
+/// A crash-safe key -> JSON record store backed by a base file and its journal.
 #[pyclass(frozen, module = "drafast._native")]
 pub struct Checkpoint {
     /// Shared with `IoWorker` threads running background commits.
@@ -80,6 +92,11 @@ impl Checkpoint {
     #[getter]
     fn path(&self) -> &str {
         &self.path
+    }
+
+    #[getter]
+    fn journal_path(&self) -> String {
+        self.store.journal_path().display().to_string()
     }
 
     #[getter]

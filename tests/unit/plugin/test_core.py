@@ -236,7 +236,7 @@ async def test_a_failed_commit_is_rolled_back_by_the_core_and_the_retry_succeeds
     state.mkdir()
     core, src, drv = make_core(tmp_path, io_jobs)
     core.store = ClaimStore(state, io=io_jobs)
-    state.rmdir()  # the next commit cannot create its temp file
+    state.rmdir()  # the next commit cannot create its journal
     ref = src.add("c")
     res = await core.prepare([ref])
     assert "checkpoint.json" in res[ref.uid].error, res[ref.uid].error
@@ -422,7 +422,8 @@ async def test_a_failed_record_removal_fails_the_claim_and_the_retry_does_both_a
     core.store = ClaimStore(state, io=io_jobs)
     ref = src.add("c")
     await core.prepare([ref])
-    state.rename(tmp_path / "away")  # the next commit cannot create its temp file
+    core.store = ClaimStore(state, io=io_jobs)  # reopened: it opens its journal at a commit,
+    state.rename(tmp_path / "away")  # which now cannot
     res = await core.unprepare([ref])
     assert "checkpoint.json" in res[ref.uid].error, res[ref.uid].error
     assert drv.unprepared == ["c"] and ref.uid in core.store
@@ -441,7 +442,8 @@ async def test_both_halves_failing_report_the_driver_and_keep_the_record(
     core.store = ClaimStore(state, io=io_jobs)
     ref = src.add("c")
     await core.prepare([ref])
-    state.rename(tmp_path / "away")
+    core.store = ClaimStore(state, io=io_jobs)  # reopened: it opens its journal at a commit,
+    state.rename(tmp_path / "away")  # which now cannot
     _failing_unprepare(drv, core, after_removal=False)
     res = await core.unprepare([ref])
     assert res[ref.uid].error == f"claim ns/c ({ref.uid}): cannot release"
