@@ -7,16 +7,14 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from drafast.config import KUBELET_REGISTRY_DIR
 from drafast.errors import ConfigError
-from drafast.types import ClaimRef, ClaimUID
 
 if TYPE_CHECKING:
     # Imported where a command runs: ``build_parser`` imports this module for every command,
-    # and a plugin (``drafast run``) never needs the client.
+    # and a plugin (``drafast run``) needs neither the client nor orjson nor claim types.
     from drafast.kubelet.client import KubeletClient
+    from drafast.types import ClaimRef
 
 
 def add_kubelet_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,6 +44,8 @@ def add_kubelet_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def parse_claim(text: str) -> ClaimRef:
+    from drafast.types import ClaimRef, ClaimUID
+
     parts = text.split("/")
     if len(parts) != 3 or not all(parts):
         raise ConfigError(f"claim {text!r}: expected NAMESPACE/NAME/UID")
@@ -53,6 +53,8 @@ def parse_claim(text: str) -> ClaimRef:
 
 
 def _json(value: Any) -> str:
+    import orjson
+
     def default(o: Any) -> Any:
         if dataclasses.is_dataclass(o) and not isinstance(o, type):
             return dataclasses.asdict(o)
