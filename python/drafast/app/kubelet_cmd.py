@@ -17,8 +17,14 @@ if TYPE_CHECKING:
     from drafast.types import ClaimRef
 
 
-def add_kubelet_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_kubelet_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], *, verbs_too: bool = True
+) -> None:
+    """``drafast kubelet``; without ``verbs_too`` just its name and help, for a parser that only
+    parses ``drafast run`` (building the verbs' options is a plugin's start time)."""
     p = sub.add_parser("kubelet", help="a kubelet stand-in: register, prepare, unprepare, health")
+    if not verbs_too:
+        return
     verbs = p.add_subparsers(dest="verb", required=True)
     for verb, doc in (
         ("register", "GetInfo + NotifyRegistrationStatus, as the kubelet's plugin watcher does"),
