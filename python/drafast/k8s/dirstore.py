@@ -26,7 +26,7 @@ _counter = itertools.count()
 
 
 def _yaml_load(raw: bytes) -> Any:
-    # yaml loads on first use (~10 ms): the plugin itself writes and mostly reads JSON.
+    # yaml loads on first use (5-10 ms): the plugin itself writes and mostly reads JSON.
     import yaml
 
     # libyaml's C loader/dumper are ~10x faster than the pure-Python ones; same results.
