@@ -24,25 +24,29 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from drafast.errors import DriverStateError
 from drafast.runtime.iojobs import IoJobs
 from drafast.types import (
     JSON,
-    Claim,
     ClaimRef,
-    ContainerAdjustment,
-    ContainerRef,
-    ContainerUpdate,
     DeviceHealth,
-    DeviceKey,
-    DeviceStatus,
     DriverName,
     DriverResources,
     NodeName,
     PreparedClaim,
 )
+
+if TYPE_CHECKING:  # annotations only: drafast.types loads these on first use
+    from drafast.types import (
+        Claim,
+        ContainerAdjustment,
+        ContainerRef,
+        ContainerUpdate,
+        DeviceKey,
+        DeviceStatus,
+    )
 
 
 @runtime_checkable

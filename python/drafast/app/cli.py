@@ -84,7 +84,7 @@ def build_parser(kind: Any = None, *, probe: bool = False) -> argparse.ArgumentP
     _run_parser(sub, kind, probe=probe)
     from drafast.app.kubelet_cmd import add_kubelet_parser
 
-    add_kubelet_parser(sub)
+    add_kubelet_parser(sub, verbs_too=kind is None)  # with a kind, it parses ``run`` only
     demo = sub.add_parser("demo", help="the whole DRA flow offline: no cluster, no root")
     demo.add_argument("--keep", action="store_true", help="keep the temp dir for inspection")
     sub.add_parser(
@@ -102,12 +102,16 @@ def build_parser(kind: Any = None, *, probe: bool = False) -> argparse.ArgumentP
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     argv = list(sys.argv[1:] if argv is None else argv)
-    first, _ = build_parser(probe=True).parse_known_args(argv)
-    if first.command != "run" or first.driver is None:
-        return build_parser().parse_args(argv)  # help, errors and the other commands
+    if argv[:1] == ["run"] and len(argv) > 1 and not argv[1].startswith("-"):
+        driver = argv[1]  # the common spelling: no probe parser needed to find the driver
+    else:
+        first, _ = build_parser(probe=True).parse_known_args(argv)
+        if first.command != "run" or first.driver is None:
+            return build_parser().parse_args(argv)  # help, errors and the other commands
+        driver = first.driver
     from drafast.app.drivers import find_kind
 
-    kind = find_kind(first.driver)
+    kind = find_kind(driver)
     args = build_parser(kind).parse_args(argv)
     args.kind = kind
     return args

@@ -7,20 +7,24 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from drafast.config import KUBELET_REGISTRY_DIR
 from drafast.errors import ConfigError
-from drafast.types import ClaimRef, ClaimUID
 
 if TYPE_CHECKING:
     # Imported where a command runs: ``build_parser`` imports this module for every command,
-    # and a plugin (``drafast run``) never needs the client.
+    # and a plugin (``drafast run``) needs neither the client nor orjson nor claim types.
     from drafast.kubelet.client import KubeletClient
+    from drafast.types import ClaimRef
 
 
-def add_kubelet_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_kubelet_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], *, verbs_too: bool = True
+) -> None:
+    """``drafast kubelet``; without ``verbs_too`` just its name and help, for a parser that only
+    parses ``drafast run`` (building the verbs' options is a plugin's start time)."""
     p = sub.add_parser("kubelet", help="a kubelet stand-in: register, prepare, unprepare, health")
+    if not verbs_too:
+        return
     verbs = p.add_subparsers(dest="verb", required=True)
     for verb, doc in (
         ("register", "GetInfo + NotifyRegistrationStatus, as the kubelet's plugin watcher does"),
@@ -46,6 +50,8 @@ def add_kubelet_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def parse_claim(text: str) -> ClaimRef:
+    from drafast.types import ClaimRef, ClaimUID
+
     parts = text.split("/")
     if len(parts) != 3 or not all(parts):
         raise ConfigError(f"claim {text!r}: expected NAMESPACE/NAME/UID")
@@ -53,6 +59,8 @@ def parse_claim(text: str) -> ClaimRef:
 
 
 def _json(value: Any) -> str:
+    import orjson
+
     def default(o: Any) -> Any:
         if dataclasses.is_dataclass(o) and not isinstance(o, type):
             return dataclasses.asdict(o)

@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING
 from drafast.errors import ClaimError
 from drafast.k8s.errors import ApiError, GoneError
 from drafast.k8s.paths import RESOURCE_V1
-from drafast.resourceapi.claim import allocated_to, claim_ref, resolve_claim
 from drafast.runtime.backoff import Backoff
-from drafast.types import JSON, Claim, DriverName
+from drafast.types import JSON, DriverName
 
 if TYPE_CHECKING:
     from drafast.driver import AllocatedClaims
     from drafast.k8s.api import KubeAPI  # annotations only: dir: runs never load it
+    from drafast.types import Claim
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,9 @@ ClaimKey = tuple[str, str]
 def resolve_allocated(obj: JSON, driver: str, pools: Collection[str] | None) -> Claim | None:
     """``driver``'s part of the ResourceClaim ``obj`` (only devices in ``pools`` when given), or
     None when it has none. Raises :class:`ClaimError` naming the claim if it is malformed."""
+    # The claim parser (and the claim types) loads with the first claim seen, not at start.
+    from drafast.resourceapi.claim import allocated_to, claim_ref, resolve_claim
+
     if not allocated_to(obj, driver):
         return None
     claim = resolve_claim(obj, claim_ref(obj), driver)

@@ -17,20 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from drafast.errors import ClaimError, ClaimNotFoundError, ConfigError
-from drafast.k8s.allocated import claim_key, resolve_or_skip, same
 from drafast.k8s.dirstore import DirStore
 from drafast.k8s.labels import OWNED_LABELS_ANNOTATION, label_patch
-from drafast.k8s.status import (
-    apply_device_change,
-    check_allocated,
-    condition_time,
-    merge_device_statuses,
-    remove_device_statuses,
-)
-from drafast.types import JSON, Claim, ClaimRef, DeviceKey, DeviceStatus, DriverName, NodeName
+from drafast.types import JSON, ClaimRef, DriverName, NodeName
 
+# The claim status and allocated-claim helpers (and the claim parser behind them) are imported by
+# the methods that use them: a plugin builds these ports at start but calls them only later.
 if TYPE_CHECKING:
     from drafast.driver import AllocatedClaims, ClaimStatusSink, NodeLabelSink
+    from drafast.types import Claim, DeviceKey, DeviceStatus
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +57,8 @@ class DirClaimStatus:
         self._lock = threading.Lock()
 
     async def set(self, ref: ClaimRef, devices: Iterable[DeviceStatus]) -> bool:
+        from drafast.k8s.status import check_allocated, condition_time, merge_device_statuses
+
         updates = list(devices)
 
         def change(claim: JSON, current: list[JSON]) -> list[JSON]:
@@ -73,6 +70,8 @@ class DirClaimStatus:
         return await asyncio.to_thread(self._modify, ref, change)
 
     async def remove(self, ref: ClaimRef, keys: Iterable[DeviceKey] | None = None) -> bool:
+        from drafast.k8s.status import remove_device_statuses
+
         drop = None if keys is None else frozenset(keys)
 
         def change(claim: JSON, current: list[JSON]) -> list[JSON]:
@@ -81,6 +80,8 @@ class DirClaimStatus:
         return await asyncio.to_thread(self._modify, ref, change)
 
     def _modify(self, ref: ClaimRef, change: Callable[[JSON, list[JSON]], list[JSON]]) -> bool:
+        from drafast.k8s.status import apply_device_change
+
         with self._lock:
             path = self._store.find(CLAIMS, ref.name, ref.namespace)
             if path is None:
@@ -171,6 +172,8 @@ class DirAllocatedClaims:
         self._cache: dict[Path, tuple[_Stamp, Claim | None]] = {}
 
     async def watch(self) -> AsyncIterator[Sequence[Claim]]:
+        from drafast.k8s.allocated import same
+
         last: tuple[Claim, ...] | None = None
         while True:
             snap = await asyncio.to_thread(self._scan)
@@ -180,6 +183,8 @@ class DirAllocatedClaims:
             await asyncio.sleep(self._period)
 
     def _scan(self) -> tuple[Claim, ...]:
+        from drafast.k8s.allocated import claim_key, resolve_or_skip
+
         seen: dict[Path, tuple[_Stamp, Claim | None]] = {}
         root = self._store.root / CLAIMS
         for path in _claim_files(root):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import os
-import secrets
+import random
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -36,6 +36,7 @@ RESOURCE = "resourceslices"
 _SUFFIXES = (".json", ".yaml", ".yml")
 # The API server's generateName alphabet (no vowels: no words by accident).
 _ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_CHOICE = random.SystemRandom().choice  # secrets.choice, without secrets' hashlib import
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,7 @@ class DirSlices:
         if not meta.get("name"):
             if not meta.get("generateName"):
                 raise self._error("create", "*", 422, "Invalid", "metadata.name: Required value")
-            suffix = "".join(secrets.choice(_ALPHABET) for _ in range(5))
+            suffix = "".join(_CHOICE(_ALPHABET) for _ in range(5))
             meta["name"] = meta.pop("generateName")[:58] + suffix
         name = str(meta["name"])
         if name in self._seen:

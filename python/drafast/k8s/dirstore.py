@@ -16,17 +16,30 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 
 from drafast.errors import ClaimError, ClaimNotFoundError, ConfigError
 from drafast.resourceapi.names import is_dns_label, is_dns_subdomain
 from drafast.types import JSON, ClaimRef
 
 _SUFFIXES = (".json", ".yaml", ".yml")  # JSON first: what put() writes
-# libyaml's C loader/dumper are ~10x faster than the pure-Python ones; same results.
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _counter = itertools.count()
+
+
+def _yaml_load(raw: bytes) -> Any:
+    # yaml loads on first use (5-10 ms): the plugin itself writes and mostly reads JSON.
+    import yaml
+
+    # libyaml's C loader/dumper are ~10x faster than the pure-Python ones; same results.
+    try:
+        return yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as err:
+        raise ValueError(str(err)) from err
+
+
+def _yaml_dump(obj: JSON) -> str:
+    import yaml
+
+    return yaml.dump(obj, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False)
 
 
 def _check_names(resource: str, name: str | None, namespace: str | None) -> None:
@@ -99,10 +112,8 @@ class DirStore:
     @staticmethod
     def decode(path: Path, raw: bytes) -> JSON:
         try:
-            obj: Any = (
-                orjson.loads(raw) if path.suffix == ".json" else yaml.load(raw, Loader=_Loader)
-            )
-        except (orjson.JSONDecodeError, yaml.YAMLError) as err:
+            obj: Any = orjson.loads(raw) if path.suffix == ".json" else _yaml_load(raw)
+        except ValueError as err:  # orjson.JSONDecodeError is one too
             raise ConfigError(f"{path}: not valid {path.suffix[1:].upper()}: {err}") from err
         if not isinstance(obj, dict):
             raise ConfigError(f"{path}: expected one object, got {type(obj).__name__}")
@@ -136,7 +147,7 @@ class DirStore:
         if suffix == ".json":
             tmp.write_bytes(orjson.dumps(obj, option=orjson.OPT_INDENT_2))
         else:
-            tmp.write_text(yaml.dump(obj, Dumper=_Dumper, sort_keys=False), encoding="utf-8")
+            tmp.write_text(_yaml_dump(obj), encoding="utf-8")
         tmp.replace(path)
         return path
 

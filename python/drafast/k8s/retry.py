@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from email.utils import parsedate_to_datetime
 
 
 def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time) -> float | None:
@@ -16,6 +15,8 @@ def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time
     value = value.strip()
     if value.isdigit():
         return float(value)
+    from email.utils import parsedate_to_datetime  # rare (HTTP dates): not at start
+
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING
 from drafast.errors import ClaimError, ClaimNotFoundError
 from drafast.k8s.errors import ConflictError, NotFoundError
 from drafast.k8s.paths import claim_path
-from drafast.types import JSON, ClaimRef, DeviceKey, DeviceStatus, DriverName, NetworkData
+from drafast.types import JSON, ClaimRef, DriverName
 
 if TYPE_CHECKING:
     from drafast.driver import ClaimStatusSink
     from drafast.k8s.api import KubeAPI  # annotations only: dir: runs never load it
+    from drafast.types import DeviceKey, DeviceStatus, NetworkData
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,8 @@ def check_allocated(
 ) -> None:
     """Raise :class:`ClaimError` unless every update is for a device allocated to the claim by
     ``driver``: the API server refuses status entries for other devices."""
+    from drafast.types import DeviceKey  # with the first status write, not at start
+
     allocation = (claim.get("status") or {}).get("allocation")
     if not allocation:
         raise ClaimError(f"{ref}: not allocated; no device status to write")
@@ -218,6 +221,8 @@ def _merge_conditions(current: Sequence[JSON], update: DeviceStatus, now: str) -
 
 
 def _entry_key(entry: JSON) -> DeviceKey:
+    from drafast.types import DeviceKey
+
     return DeviceKey(
         pool=str(entry.get("pool")), device=str(entry.get("device")), share_id=entry.get("shareID")
     )

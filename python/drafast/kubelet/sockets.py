@@ -8,7 +8,6 @@ unregister the new one. ``sun_path`` holds 108 bytes including the NUL, hence th
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 import stat
 from dataclasses import dataclass
@@ -51,6 +50,13 @@ def _b64(digest: bytes) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
+def _h(text: str, size: int) -> str:
+    """The first ``size`` bytes of SHA-256 of ``text``, unpadded base64url."""
+    import hashlib  # only with a pod UID: not on every plugin's start
+
+    return _b64(hashlib.sha256(text.encode()).digest()[:size])
+
+
 def registration_socket(registry_dir: Path, driver: str, pod_uid: str | None = None) -> Path:
     """``<driver>-reg.sock``; with a pod UID the first rolling-update name that fits.
 
@@ -62,8 +68,8 @@ def registration_socket(registry_dir: Path, driver: str, pod_uid: str | None = N
     registry_dir = registry_dir.absolute()
     if pod_uid is None:
         return registry_dir / f"{driver}-reg.sock"
-    h8 = _b64(hashlib.sha256(pod_uid.encode()).digest()[:8])
-    h16 = _b64(hashlib.sha256(f"{driver}\0{pod_uid}".encode()).digest()[:16])
+    h8 = _h(pod_uid, 8)
+    h16 = _h(f"{driver}\0{pod_uid}", 16)
     candidates = [
         registry_dir / f"{driver}-{pod_uid}-reg.sock",
         registry_dir / f"{driver}-{h8}-reg.sock",
@@ -85,7 +91,7 @@ def dra_socket(plugin_dir: Path, pod_uid: str | None = None) -> Path:
     full = plugin_dir / f"dra-{pod_uid}.sock"
     if fits(full):
         return full
-    return plugin_dir / f"dra-{_b64(hashlib.sha256(pod_uid.encode()).digest()[:8])}.sock"
+    return plugin_dir / f"dra-{_h(pod_uid, 8)}.sock"
 
 
 def check_length(path: Path, what: str) -> None:

@@ -23,7 +23,6 @@ from drafast.driver import ClaimSource, KubeletDriver, RestoringDriver
 from drafast.errors import CheckpointError, ClaimError, DrafastError, DriverStateError
 from drafast.plugin.locks import KeyedLocks
 from drafast.plugin.results import DeviceResult, PrepareResult, UnprepareResult
-from drafast.resourceapi.claim import resolve_claim
 from drafast.resourceapi.names import check_claim_name, check_claim_namespace, check_claim_uid
 from drafast.runtime.metrics import Metrics
 from drafast.state import ClaimRecord, ClaimStore
@@ -229,6 +228,9 @@ class PluginCore:
                 got = await self.claims.get_claim(ref)
             if isinstance(got, BaseException):
                 raise got
+            # The claim parser (and its types) loads with the first prepare, not at start.
+            from drafast.resourceapi.claim import resolve_claim
+
             claim = resolve_claim(got, ref, self.driver.name)
             prepared = await self.driver.prepare(claim)
             # The spec and the checkpoint record are written at the same time, each on its own

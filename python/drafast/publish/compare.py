@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from drafast.resourceapi.quantity import parse_quantity
 from drafast.types import JSON
 
 # Keys whose values are maps keyed by user-chosen names, not schema fields.
@@ -73,6 +72,9 @@ def normalize(value: Any, key: str = "", quantities: bool = False) -> Any:
     if isinstance(value, list):
         return [normalize(v, key, quantities) for v in value]
     if quantities and isinstance(value, str) and key in _QUANTITY_KEYS:
+        # Only slices with capacities or counters get here: fractions and decimal load then.
+        from drafast.resourceapi.quantity import parse_quantity
+
         q = parse_quantity(value)
         return value if q is None else q
     return value

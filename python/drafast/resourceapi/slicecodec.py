@@ -15,7 +15,6 @@ from typing import Any
 
 from drafast.errors import ConfigError
 from drafast.resourceapi import names
-from drafast.resourceapi.quantity import canonical_quantity
 from drafast.types import (
     JSON,
     AttributeValue,
@@ -95,6 +94,9 @@ def _attribute_values(value: AttributeValue) -> int:
 
 def _quantity(text: str, where: str) -> str:
     """Canonical form (what the server stores); errors say which field."""
+    # Only devices with capacities or counters get here: fractions and decimal load then.
+    from drafast.resourceapi.quantity import canonical_quantity
+
     try:
         return canonical_quantity(str(text))
     except ConfigError as err:

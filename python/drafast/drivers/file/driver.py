@@ -8,6 +8,7 @@ import os
 import stat
 from collections.abc import Awaitable, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from drafast.drivers.file.lines import TEMP_MARK, ClaimLines
 from drafast.drivers.file.naming import device_name_for
@@ -16,7 +17,6 @@ from drafast.drivers.file.state import FileClaimState
 from drafast.errors import ConfigError, DeviceError
 from drafast.runtime.iojobs import IoJobs
 from drafast.types import (
-    Claim,
     ClaimRef,
     ContainerEdits,
     Device,
@@ -33,6 +33,9 @@ from drafast.types import (
     PreparedDevice,
     Slice,
 )
+
+if TYPE_CHECKING:  # annotations only: drafast.types loads it with the first prepare
+    from drafast.types import Claim
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 from drafast.resourceapi.names import is_dns_label
@@ -16,6 +15,8 @@ def device_name_for(file_name: str) -> str:
     never depends on which other files exist."""
     if is_dns_label(file_name):
         return file_name
+    import hashlib  # only for names that need the hash: not at the plugin's start
+
     digest = hashlib.sha256(file_name.encode("utf-8", "surrogateescape")).hexdigest()[:8]
     stem = _INVALID.sub("-", file_name.lower()).strip("-")[:54].strip("-")
     return f"{stem}-{digest}" if stem else f"file-{digest}"
