@@ -35,27 +35,40 @@ pub fn encode(generation: u64, records: &Records) -> Vec<u8> {
     payload.extend_from_slice(b"{\"generation\":");
     payload.extend_from_slice(generation.to_string().as_bytes());
     payload.extend_from_slice(b",\"claims\":{");
-    for (i, (key, value)) in records.iter().enumerate() {
-        if i > 0 {
-            payload.push(b',');
-        }
-        payload.push(b'"');
-        payload.extend_from_slice(key.as_bytes());
-        payload.extend_from_slice(b"\":");
-        payload.extend_from_slice(value.as_bytes());
-    }
+    push_members(&mut payload, records.iter());
     payload.extend_from_slice(b"}}");
+    seal(MAGIC, &payload)
+}
 
-    let crc = crc32c::crc32c(&payload);
-    let mut image = Vec::with_capacity(payload.len() + 64);
+/// Appends `"key":value` members separated by commas (keys embed verbatim: valid keys never
+/// need escaping).
+pub(crate) fn push_members<'a>(
+    out: &mut Vec<u8>,
+    members: impl Iterator<Item = (&'a str, &'a Value)>,
+) {
+    for (i, (key, value)) in members.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'"');
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"\":");
+        out.extend_from_slice(value.as_bytes());
+    }
+}
+
+/// The envelope line that starts with `magic` (crc32c and length of `payload`), then `payload`.
+pub(crate) fn seal(magic: &str, payload: &[u8]) -> Vec<u8> {
+    let crc = crc32c::crc32c(payload);
+    let mut out = Vec::with_capacity(payload.len() + 64);
     // Writing into a Vec cannot fail.
     let _ = writeln!(
-        image,
-        "{MAGIC}{FORMAT_VERSION} crc32c={crc:08x} length={}",
+        out,
+        "{magic}{FORMAT_VERSION} crc32c={crc:08x} length={}",
         payload.len()
     );
-    image.extend_from_slice(&payload);
-    image
+    out.extend_from_slice(payload);
+    out
 }
 
 /// Verifies and decodes a file image; `name` (the file path) starts every error message.

@@ -10,12 +10,10 @@
 //! An entry cut short at the end of the file is a commit that never returned (a torn append) and
 //! is dropped; any other damage is an error naming the file and the entry's byte offset.
 
-use std::collections::BTreeMap;
-use std::io::Write as _;
-
-use crate::format::{envelope, Claims, Fail, Snapshot, FORMAT_VERSION};
+use crate::format::{envelope, push_members, seal, Claims, Fail, Snapshot, FORMAT_VERSION};
 use crate::record::{Records, Value};
 use crate::{Error, RecordError};
+use std::collections::BTreeMap;
 
 /// Entry lines start with this, followed by the format version.
 pub const JOURNAL_MAGIC: &str = "drafast-journal/v";
@@ -55,7 +53,7 @@ impl<'a> Change<'a> {
     }
 }
 
-/// Encodes one entry (keys embed verbatim: valid keys never need escaping).
+/// Encodes one entry.
 pub(crate) fn encode_entry(generation: u64, change: &Change<'_>) -> Vec<u8> {
     let size: usize = change
         .puts
@@ -67,15 +65,7 @@ pub(crate) fn encode_entry(generation: u64, change: &Change<'_>) -> Vec<u8> {
     payload.extend_from_slice(b"{\"generation\":");
     payload.extend_from_slice(generation.to_string().as_bytes());
     payload.extend_from_slice(b",\"put\":{");
-    for (i, (key, value)) in change.puts.iter().enumerate() {
-        if i > 0 {
-            payload.push(b',');
-        }
-        payload.push(b'"');
-        payload.extend_from_slice(key.as_bytes());
-        payload.extend_from_slice(b"\":");
-        payload.extend_from_slice(value.as_bytes());
-    }
+    push_members(&mut payload, change.puts.iter().map(|(k, v)| (*k, v)));
     payload.extend_from_slice(b"},\"delete\":[");
     for (i, key) in change.deletes.iter().enumerate() {
         if i > 0 {
@@ -86,15 +76,7 @@ pub(crate) fn encode_entry(generation: u64, change: &Change<'_>) -> Vec<u8> {
         payload.push(b'"');
     }
     payload.extend_from_slice(b"]}");
-    let crc = crc32c::crc32c(&payload);
-    let mut entry = Vec::with_capacity(payload.len() + 64);
-    // Writing into a Vec cannot fail.
-    let _ = writeln!(
-        entry,
-        "{JOURNAL_MAGIC}{FORMAT_VERSION} crc32c={crc:08x} length={}",
-        payload.len()
-    );
-    entry.extend_from_slice(&payload);
+    let mut entry = seal(JOURNAL_MAGIC, &payload);
     entry.push(b'\n');
     entry
 }
