@@ -11,7 +11,8 @@ quiet machine (the load is recorded with every block). Every answer is checked.
 
 Rows: prepare of 1 claim (sequential calls) p50/p99, its unprepare p50, 64 concurrent 1-claim
 calls (wall) p50, 64 claims in one call p50, plugin CPU per prepare + unprepare (utime + stime of
-the plugin over the sequential rounds), plugin RSS after a block, process start -> GetInfo
+the plugin over the sequential rounds), plugin RSS 2 s after a block's last round (both idle by then; the RSS at the last answer is
+kept too), process start -> GetInfo
 answered p50. Results go to bench-results/reference.json; benches/reference_report.py renders the
 table with each ratio (drafast / Go) against the issue's target. Missed targets are reported,
 never failed: timing thresholds are not test failures.
@@ -59,6 +60,7 @@ DEVICES = 64  # each plugin publishes 64 devices: a round's 64 claims get one ea
 PASSES = 2
 SEQ_ROUNDS, BIG_ROUNDS, WARMUP, STARTS = 100, 15, 3, 5
 QUIET_BUSY, QUIET_WITHIN = 0.15, 120.0  # the control plane alone idles at a few per cent
+RSS_SETTLE_S = 2.0  # idle after the last round: drafast trims its heap, Go's scavenger runs
 
 
 def reference_binary() -> Path:
@@ -182,6 +184,8 @@ def block(cp: ControlPlane, who: Contender, root: Path, loop: BackgroundLoop) ->
         one_call = rig.rounds(64, 1, who.check)
         one_call.drive(BIG_ROUNDS, WARMUP)
         assert specs(cdi) == before, "a claim's CDI spec outlived its unprepare"
+        rss_at_end = plugin.rss_kib()
+        time.sleep(RSS_SETTLE_S)
         out |= {
             "prepare_s": seq.prepare_s[WARMUP:],
             "unprepare_s": seq.unprepare_s[WARMUP:],
@@ -189,6 +193,7 @@ def block(cp: ControlPlane, who: Contender, root: Path, loop: BackgroundLoop) ->
             "onecall64_s": one_call.prepare_s[WARMUP:],
             "cpu_per_cycle_s": cpu / (SEQ_ROUNDS + WARMUP),
             "rss_kib": plugin.rss_kib(),
+            "rss_at_end_kib": rss_at_end,
             "busy_during": meter.busy(),
         }
         rig.kubelet.close()

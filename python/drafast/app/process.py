@@ -43,6 +43,7 @@ from drafast.errors import ConfigError
 from drafast.kubelet import KubeletServer
 from drafast.plugin import HealthBoard, PluginCore
 from drafast.runtime.iojobs import PROCESS_THREADS, IoJobs
+from drafast.runtime.memtrim import MemoryTrimmer
 from drafast.runtime.metrics import Metrics
 from drafast.state import ClaimStore
 from drafast.types import DriverName, NodeName
@@ -174,6 +175,9 @@ class DriverProcess:
         if isinstance(self.driver, Runnable):
             parts.append(DriverLoop(self.driver))
         plugin = KubeletPlugin(self.core, self.server, self.cdi, opts.grace_seconds)
+        if opts.memory_trim_idle_seconds > 0:
+            core = self.core
+            parts.append(MemoryTrimmer(lambda: core.calls, opts.memory_trim_idle_seconds))
         if self.publisher is not None:
             self.publisher.after = functools.partial(self._kubelet_first, plugin)
         parts.append(plugin)

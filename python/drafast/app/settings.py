@@ -137,6 +137,14 @@ class RunOptions:
         help="period of the full slice resync",
         check=positive,
     )
+    memory_trim_idle_seconds: float = setting(
+        1.0,
+        flag="--memory-trim-idle-seconds",
+        env="MEMORY_TRIM_IDLE_SECONDS",
+        help="give freed heap memory back to the system this long after a burst of kubelet"
+        " calls (glibc malloc_trim); 0 keeps it",
+        check=not_negative,
+    )
     health_poll_seconds: float = setting(
         5.0,
         flag="--health-poll-seconds",

@@ -71,6 +71,8 @@ class PluginCore:
         self._locks = KeyedLocks()
         self._serial = asyncio.Lock() if settings.serialize else None
         self._inflight: set[asyncio.Task[object]] = set()
+        self.calls = 0
+        """Prepare and unprepare calls answered (the memory trimmer watches it for bursts)."""
         # A driver that rebuilds from the checkpoint at start may unprepare and lose the record
         # in either order, so the two overlap (see _unprepare_overlapped).
         self._restores = isinstance(driver, RestoringDriver)
@@ -177,6 +179,7 @@ class PluginCore:
 
     def _observe(self, operation: str, started: float, results: dict[str, R]) -> None:
         seconds = time.perf_counter() - started
+        self.calls += 1
         failed = sum(1 for r in results.values() if r.error)
         self.metrics.operation(operation, seconds, len(results), failed)
         self.metrics.set_prepared(len(self.store))
