@@ -8,8 +8,8 @@ client uses, with the standard library: ``asyncio`` streams (uvloop's in a plugi
 HTTP(S) proxy through ``CONNECT``.
 
 Connections: at most ``max_connections`` open at once (one request each); up to ``max_idle``
-of them kept for ``idle_timeout`` seconds after their response, as client-go's transport does
-(``MaxIdleConnsPerHost`` 25, ``IdleConnTimeout`` 90 s). The most recently used idle connection
+of them (all, by default) kept for ``idle_timeout`` seconds after their response, as
+client-go's transport does (``IdleConnTimeout`` 90 s). The most recently used idle connection
 is taken first, so the oldest ones expire when traffic falls; an expired connection is closed,
 never reused. An idle connection the server closed is found at the next request (its EOF) and
 replaced; when the close crosses the request on the wire, a GET or HEAD goes out once more on a
@@ -45,10 +45,12 @@ from drafast.k8s.http1wire import (
 MAX_HEAD: Final = 64 * 1024
 MAX_POOL: Final = 32
 """Connections open at once, as aiohttp's default limit (HTTP/1.1: one request each)."""
-MAX_IDLE: Final = 25
-"""Idle connections kept for the next requests (client-go's ``MaxIdleConnsPerHost``): a prepare
-of many claims GETs them concurrently, and each GET that finds no idle connection pays a connect
-(and a TLS handshake). A burst's connections beyond this are closed."""
+MAX_IDLE: Final = MAX_POOL
+"""Idle connections kept for the next requests: a prepare of many claims GETs them concurrently,
+and each GET that finds no idle connection pays a connect and a TLS handshake (~1 ms of CPU).
+client-go keeps 25 (``MaxIdleConnsPerHost``), but it speaks HTTP/2 to the API server: one
+connection carries every request. Over HTTP/1.1 a burst fills the whole pool, and keeping fewer
+than that meant a few handshakes in every burst of 64 claims."""
 IDLE_TIMEOUT: Final = 90.0
 """Seconds an idle connection is kept (client-go's ``IdleConnTimeout``); then it is closed. API
 servers and load balancers drop quiet connections on their own, at times without a FIN that

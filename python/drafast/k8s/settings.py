@@ -37,9 +37,9 @@ class KubeSettings:
     """``limit`` of one list page; :meth:`KubeAPI.list` follows ``continue`` tokens."""
     max_connections: int = 32
     """Connections to the API server open at once (HTTP/1.1: one request on each at a time)."""
-    max_idle_connections: int = 25
-    """Connections kept open between requests, as client-go's ``MaxIdleConnsPerHost``: the
-    claim GETs of a many-claim prepare reuse them instead of connecting (and handshaking)."""
+    max_idle_connections: int = 32
+    """Connections kept open between requests (all of them: see ``drafast.k8s.http1.MAX_IDLE``):
+    the claim GETs of a many-claim prepare reuse them instead of connecting (and handshaking)."""
     idle_connection_timeout_seconds: float = 90.0
     """An idle connection is closed after this long (client-go's ``IdleConnTimeout``)."""
     credentials_refresh_seconds: float = 60.0

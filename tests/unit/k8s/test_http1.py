@@ -311,10 +311,10 @@ class Counting:
 async def test_a_burst_leaves_max_idle_connections_which_the_next_burst_reuses(
     serve: Serve,
 ) -> None:
-    assert (MAX_IDLE, IDLE_TIMEOUT) == (25, 90.0), "client-go's transport defaults"
+    assert (MAX_IDLE, IDLE_TIMEOUT) == (32, 90.0), "the whole pool; client-go's idle timeout"
     counting = Counting()
     s = await serve(counting.handler)
-    client = _client(s.port)  # the defaults: 32 open at most, 25 kept idle
+    client = _client(s.port, max_idle=25)  # 32 open at most, 25 kept idle
     counting.burst(30)
     out = await asyncio.gather(
         *(client.request("GET", "/", headers={}, timeout=10) for _ in range(30))
@@ -328,6 +328,21 @@ async def test_a_burst_leaves_max_idle_connections_which_the_next_burst_reuses(
     )
     assert [r.body for r in out] == [b"ok"] * 25
     assert s.connections == 30, "25 concurrent requests went out on the 25 idle connections"
+
+
+async def test_by_default_a_burst_that_fills_the_pool_keeps_it_all(serve: Serve) -> None:
+    """64 claims in one prepare: 64 GETs through 32 connections, every one kept for the next
+    burst (HTTP/1.1 carries one request at a time: fewer kept meant handshakes per burst)."""
+    counting = Counting()
+    s = await serve(counting.handler)
+    client = _client(s.port)
+    for _ in range(3):
+        out = await asyncio.gather(
+            *(client.request("GET", "/", headers={}, timeout=10) for _ in range(64))
+        )
+        assert [r.body for r in out] == [b"ok"] * 64
+        assert client.idle_connections == 32
+    assert s.connections == 32, "the second and third bursts connected nowhere"
     await client.close()
     await eventually(lambda: counting.open == 0, "close() closes the idle connections")
 
