@@ -165,8 +165,33 @@ def test_layer_is_normalised_and_complete(image: Image, layer: bytes) -> None:
     assert by_name["usr/local/bin/drafast"].mode == 0o755
     assert by_name["tmp"].mode == 0o1777
     assert by_name["lib"].issym() and by_name["lib"].linkname == "usr/lib"
-    assert not [n for n in names if "__pycache__" in n or n.endswith("direct_url.json")]
+    assert not [n for n in names if n.endswith("direct_url.json")]
     assert not [n for n in names if n.startswith("usr/lib/python3/dist-packages/bin")]
+
+
+def test_layer_has_checked_hash_bytecode(layer: bytes) -> None:
+    """The stdlib and the site dir ship their .pyc (a read-only root cannot cache them), every one
+    checked-hash (flags 0b11 in the header): validated by the source's hash, no mtime embedded."""
+    flags: dict[str, int] = {}
+    with tarfile.open(fileobj=io.BytesIO(layer)) as t:
+        for m in t:
+            if m.isfile() and m.name.endswith(".pyc"):
+                header = t.extractfile(m).read(16)  # type: ignore[union-attr]
+                flags[m.name] = int.from_bytes(header[4:8], "little")
+    assert flags
+    assert {n for n, f in flags.items() if f != 0b11} == set()
+    assert not [n for n in flags if "/__pycache__/" not in n or ".opt-" in n]
+    with tarfile.open(fileobj=io.BytesIO(layer)) as t:
+        sources = [m.name for m in t if m.name.endswith(".py")]
+
+    def pyc(src: str) -> str:
+        d, _, f = src.rpartition("/")
+        return f"{d}/__pycache__/{f[:-3]}.cpython-311.pyc"
+
+    for prefix in ("usr/lib/python3/dist-packages/drafast/", "usr/lib/python3.11/asyncio/"):
+        modules = [s for s in sources if s.startswith(prefix)]
+        assert modules, prefix
+        assert [s for s in modules if pyc(s) not in flags] == [], prefix
 
 
 @pytest.fixture(scope="module")
