@@ -13,8 +13,9 @@ Rows: prepare of 1 claim (sequential calls) p50/p99, its unprepare p50, 64 concu
 calls (wall) p50, 64 claims in one call p50, plugin CPU per prepare + unprepare (utime + stime of
 the plugin over the sequential rounds), plugin RSS 2 s after a block's last round (both idle by
 then; the RSS at the last answer is kept too), process start -> GetInfo answered p50. Results go
-to bench-results/reference.json; benches/reference_report.py renders the table with each ratio (drafast / Go) against the issue's target. Missed targets are reported,
-never failed: timing thresholds are not test failures.
+to bench-results/reference.json; benches/reference_report.py renders the table with each ratio
+(drafast / Go) against the issue's target. Missed targets are reported, never failed: timing
+thresholds are not test failures.
 """
 
 from __future__ import annotations
