@@ -220,7 +220,7 @@ impl CpuSet {
         self.iter().next()
     }
 
-    fn from_words(words: Vec<u64>) -> CpuSet {
+    pub(crate) fn from_words(words: Vec<u64>) -> CpuSet {
         let mut set = CpuSet { words };
         set.trim();
         set
