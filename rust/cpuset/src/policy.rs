@@ -86,14 +86,12 @@ pub fn take(
     };
     let picked = kubelet(free, count)?;
     if picked.is_subset(free) && picked.len() == count {
-        if options.full_cores {
+        if options.full_cores && !topo.holds_whole_cores(&picked) {
             let split = topo.cores_touching(&picked).difference(&picked);
-            if !split.is_empty() {
-                return Err(refuse(format!(
-                    "whole cores only, and the kubelet's pick {picked} leaves core siblings \
-                     {split} out"
-                )));
-            }
+            return Err(refuse(format!(
+                "whole cores only, and the kubelet's pick {picked} leaves core siblings \
+                 {split} out"
+            )));
         }
         return Ok(picked); // the kubelet's answer, unchanged (always, on symmetric hosts)
     }

@@ -97,6 +97,11 @@ impl CpuSet {
             .is_some_and(|w| w & (1 << (cpu % 64)) != 0)
     }
 
+    /// The bitmap, 64 CPUs a word, lowest first (no trailing zero word).
+    pub(crate) fn words(&self) -> &[u64] {
+        &self.words
+    }
+
     pub fn len(&self) -> usize {
         self.words.iter().map(|w| w.count_ones() as usize).sum()
     }

@@ -20,6 +20,11 @@ pub(crate) struct Groups {
     pub cpus: Vec<CpuSet>,
     /// `cpus[g].len()`, kept because the walks ask for it in their inner loops.
     sizes: Vec<usize>,
+    /// Each group's non-zero bitmap words as (word index, bits), group `g`'s at
+    /// `words[starts[g]..starts[g + 1]]`: counting a group's free CPUs is then a popcount of
+    /// a word or two (a group's CPUs cluster in a few words) instead of a per-CPU walk.
+    words: Vec<(usize, u64)>,
+    starts: Vec<usize>,
 }
 
 impl Groups {
@@ -31,13 +36,32 @@ impl Groups {
             ids: dense.keys().copied().collect(),
             cpus: vec![CpuSet::new(); dense.len()],
             sizes: vec![0; dense.len()],
+            words: Vec::new(),
+            starts: Vec::with_capacity(dense.len() + 1),
         };
         let index: Vec<usize> = ids.iter().map(|id| dense[id]).collect();
         for (&cpu, &g) in cpus.iter().zip(&index) {
             groups.cpus[g].insert(cpu);
             groups.sizes[g] += 1;
         }
+        groups.starts.push(0);
+        for set in &groups.cpus {
+            let words = set.words().iter().copied().enumerate();
+            groups.words.extend(words.filter(|&(_, bits)| bits != 0));
+            groups.starts.push(groups.words.len());
+        }
         (groups, index)
+    }
+
+    /// `counts[g] = |cpus[g] ∩ set|` for every group.
+    pub fn count_in(&self, set: &CpuSet, counts: &mut [usize]) {
+        let set = set.words();
+        for (g, count) in counts.iter_mut().enumerate() {
+            let words = &self.words[self.starts[g]..self.starts[g + 1]];
+            *count = (words.iter())
+                .map(|&(w, bits)| (set.get(w).unwrap_or(&0) & bits).count_ones() as usize)
+                .sum();
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -94,6 +118,10 @@ impl PackedPlace {
 pub(crate) struct Overlap {
     pub group: usize,
     pub shared: CpuSet,
+    /// The group lies wholly inside the outer one (the usual nesting): it then has a free
+    /// CPU in the overlap exactly when it has one at all, which its free count says without
+    /// a bitmap intersection.
+    pub whole: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -109,8 +137,11 @@ pub struct Topology {
     pub(crate) sockets_in_numa: Vec<Vec<Overlap>>,
     pub(crate) numas_in_socket: Vec<Vec<Overlap>>,
     pub(crate) uncores_in_numa: Vec<Vec<Overlap>>,
-    /// Each core's CPUs, ascending (cores are walked CPU by CPU; a core's bitmap spans words).
-    pub(crate) core_cpus: Vec<Vec<u32>>,
+    /// Each core's CPUs, ascending, core `c`'s at `core_cpus[core_starts[c]..core_starts[c +
+    /// 1]]`: cores are walked CPU by CPU (a core's bitmap spans words), and one flat array
+    /// keeps a walk over every core in a few cache lines rather than one allocation per core.
+    core_cpus: Vec<u32>,
+    core_starts: Vec<usize>,
     /// Cores nest in every other kind (checked at construction), so plain lists, ascending id.
     pub(crate) cores_in_socket: Vec<Vec<usize>>,
     pub(crate) cores_in_numa: Vec<Vec<usize>>,
@@ -201,7 +232,12 @@ impl Topology {
                     (0..inner.len())
                         .filter_map(|g| {
                             let shared = o.intersection(&inner.cpus[g]);
-                            (!shared.is_empty()).then_some(Overlap { group: g, shared })
+                            let whole = shared == inner.cpus[g];
+                            (!shared.is_empty()).then_some(Overlap {
+                                group: g,
+                                shared,
+                                whole,
+                            })
                         })
                         .collect()
                 })
@@ -215,12 +251,15 @@ impl Topology {
             }
             lists
         };
+        let mut core_cpus = Vec::with_capacity(n);
+        let mut core_starts = vec![0];
+        for cpus in &core_groups.cpus {
+            core_cpus.extend(cpus.iter());
+            core_starts.push(core_cpus.len());
+        }
         Ok(Topology {
-            core_cpus: core_groups
-                .cpus
-                .iter()
-                .map(|c| c.iter().collect())
-                .collect(),
+            core_cpus,
+            core_starts,
             sockets_in_numa: overlaps(&numa_groups, &socket_groups),
             numas_in_socket: overlaps(&socket_groups, &numa_groups),
             uncores_in_numa: overlaps(&numa_groups, &uncore_groups),
@@ -235,6 +274,17 @@ impl Topology {
             cores: core_groups,
             uncores: uncore_groups,
         })
+    }
+
+    /// The CPUs of `core`, ascending.
+    pub(crate) fn core_cpus(&self, core: usize) -> &[u32] {
+        &self.core_cpus[self.core_starts[core]..self.core_starts[core + 1]]
+    }
+
+    /// The core of a topology CPU (what `place(cpu)?.core` says, without the `Option`: the
+    /// per-call count of free CPUs per core reads it for every free CPU).
+    pub(crate) fn core_of(&self, cpu: u32) -> usize {
+        self.places[cpu as usize].0[2] as usize
     }
 
     pub(crate) fn place(&self, cpu: u32) -> Option<Place> {
@@ -290,10 +340,34 @@ impl Topology {
 
     /// How many CPUs the cores whose every CPU is in `free` hold (the whole cores free).
     pub fn whole_core_cpus_in(&self, free: &CpuSet) -> usize {
-        (self.core_cpus.iter())
-            .filter(|core| core.iter().all(|&cpu| free.contains(cpu)))
-            .map(Vec::len)
-            .sum()
+        // Every CPU but those of the cores with a busy CPU, found from the busy CPUs a word
+        // at a time (rather than testing every CPU of every core); a bitmap of the cores on
+        // the stack (at most MAX_CPU_ID + 1 cores).
+        let mut broken = [0u64; (MAX_CPU_ID as usize + 1) / 64];
+        let mut whole = self.num_cpus;
+        let free = free.words();
+        for (i, &all) in self.cpus.words().iter().enumerate() {
+            let mut busy = all & !free.get(i).copied().unwrap_or(0);
+            while busy != 0 {
+                let core = self.core_of(i as u32 * 64 + busy.trailing_zeros());
+                busy &= busy - 1;
+                let (word, bit) = (core / 64, 1u64 << (core % 64));
+                if broken[word] & bit == 0 {
+                    broken[word] |= bit;
+                    whole -= self.core_cpus(core).len();
+                }
+            }
+        }
+        whole
+    }
+
+    /// Whether every core with a CPU in `cpus` has all its CPUs there
+    /// (`cores_touching(cpus) == *cpus`, without building the set).
+    pub fn holds_whole_cores(&self, cpus: &CpuSet) -> bool {
+        cpus.iter().all(|cpu| {
+            self.place(cpu)
+                .is_none_or(|p| self.core_cpus(p.core).iter().all(|&c| cpus.contains(c)))
+        })
     }
 
     /// CPUs of every core that has at least one CPU in `cpus`.
@@ -301,7 +375,7 @@ impl Topology {
         let mut out = CpuSet::new();
         for cpu in cpus.iter() {
             if let Some(place) = self.place(cpu) {
-                for &sibling in &self.core_cpus[place.core] {
+                for &sibling in self.core_cpus(place.core) {
                     out.insert(sibling);
                 }
             }
