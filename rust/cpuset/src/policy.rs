@@ -68,7 +68,8 @@ pub fn take(
                 "whole cores only, and {count} is not a multiple of {per_core} CPUs per core"
             )));
         }
-        let whole = topo.whole_core_cpus_in(free);
+        // Counted only up to `count`: all of them only when refusing (the message says them).
+        let whole = topo.whole_core_cpus_in(free, count);
         if count > whole {
             return Err(refuse(format!(
                 "whole cores only, and the free whole cores hold {whole} CPUs"

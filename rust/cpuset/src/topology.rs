@@ -338,24 +338,19 @@ impl Topology {
         self.num_sockets() >= self.num_numa_nodes()
     }
 
-    /// How many CPUs the cores whose every CPU is in `free` hold (the whole cores free).
-    pub fn whole_core_cpus_in(&self, free: &CpuSet) -> usize {
-        // Every CPU but those of the cores with a busy CPU, found from the busy CPUs a word
-        // at a time (rather than testing every CPU of every core); a bitmap of the cores on
-        // the stack (at most MAX_CPU_ID + 1 cores).
-        let mut broken = [0u64; (MAX_CPU_ID as usize + 1) / 64];
-        let mut whole = self.num_cpus;
-        let free = free.words();
-        for (i, &all) in self.cpus.words().iter().enumerate() {
-            let mut busy = all & !free.get(i).copied().unwrap_or(0);
-            while busy != 0 {
-                let core = self.core_of(i as u32 * 64 + busy.trailing_zeros());
-                busy &= busy - 1;
-                let (word, bit) = (core / 64, 1u64 << (core % 64));
-                if broken[word] & bit == 0 {
-                    broken[word] |= bit;
-                    whole -= self.core_cpus(core).len();
-                }
+    /// How many CPUs the cores whose every CPU is in `free` hold (the whole cores free),
+    /// counted in core order until there are `enough` (then at least `enough`, and maybe
+    /// fewer than all: a request is checked against this, and most are small, so on a large
+    /// host the walk usually stops after a few cores).
+    pub fn whole_core_cpus_in(&self, free: &CpuSet, enough: usize) -> usize {
+        let mut whole = 0;
+        for core in 0..self.num_cores() {
+            if whole >= enough {
+                break;
+            }
+            let cpus = self.core_cpus(core);
+            if cpus.iter().all(|&cpu| free.contains(cpu)) {
+                whole += cpus.len();
             }
         }
         whole
@@ -435,7 +430,8 @@ mod tests {
         .unwrap();
         assert_eq!(t.cpus_per_core(), 1);
         let free = CpuSet::parse("0-2").unwrap();
-        assert_eq!(t.whole_core_cpus_in(&free), 2);
+        assert_eq!(t.whole_core_cpus_in(&free, usize::MAX), 2);
+        assert_eq!(t.whole_core_cpus_in(&free, 1), 2);
         assert_eq!(t.cores_touching(&free).to_string(), "0-3");
     }
 
