@@ -55,8 +55,13 @@ impl<'t> Accumulator<'t> {
         self.free.set_intersection(available, topo.cpus());
         // Cores one free CPU at a time (a core's CPUs are far apart in the bitmap: SMT
         // siblings are often n and n + half); the larger groups by popcounts of their words.
-        for cpu in self.free.iter() {
-            self.free_in_core[topo.core_of(cpu)] += 1;
+        for (w, &word) in self.free.words().iter().enumerate() {
+            let mut rest = word;
+            while rest != 0 {
+                let cpu = w as u32 * 64 + rest.trailing_zeros();
+                rest &= rest - 1;
+                self.free_in_core[topo.core_of(cpu)] += 1;
+            }
         }
         topo.numas.count_in(&self.free, &mut self.free_in_numa);
         topo.sockets.count_in(&self.free, &mut self.free_in_socket);

@@ -20,11 +20,12 @@ pub(crate) struct Groups {
     pub cpus: Vec<CpuSet>,
     /// `cpus[g].len()`, kept because the walks ask for it in their inner loops.
     sizes: Vec<usize>,
-    /// Each group's non-zero bitmap words as (word index, bits), group `g`'s at
-    /// `words[starts[g]..starts[g + 1]]`: counting a group's free CPUs is then a popcount of
-    /// a word or two (a group's CPUs cluster in a few words) instead of a per-CPU walk.
-    words: Vec<(usize, u64)>,
-    starts: Vec<usize>,
+    /// The groups' bitmaps cut by word: for bitmap word `w`, the groups with a CPU in it as
+    /// (group, its bits in that word), at `by_word[word_starts[w]..word_starts[w + 1]]`.
+    /// Counting every group's CPUs of a set is then a popcount per (word, group) pair for the
+    /// set's non-zero words only, rather than a walk over its CPUs (see [`Groups::count_in`]).
+    by_word: Vec<(usize, u64)>,
+    word_starts: Vec<usize>,
 }
 
 impl Groups {
@@ -36,31 +37,46 @@ impl Groups {
             ids: dense.keys().copied().collect(),
             cpus: vec![CpuSet::new(); dense.len()],
             sizes: vec![0; dense.len()],
-            words: Vec::new(),
-            starts: Vec::with_capacity(dense.len() + 1),
+            by_word: Vec::new(),
+            word_starts: Vec::new(),
         };
         let index: Vec<usize> = ids.iter().map(|id| dense[id]).collect();
         for (&cpu, &g) in cpus.iter().zip(&index) {
             groups.cpus[g].insert(cpu);
             groups.sizes[g] += 1;
         }
-        groups.starts.push(0);
-        for set in &groups.cpus {
-            let words = set.words().iter().copied().enumerate();
-            groups.words.extend(words.filter(|&(_, bits)| bits != 0));
-            groups.starts.push(groups.words.len());
+        let num_words = groups
+            .cpus
+            .iter()
+            .map(|c| c.words().len())
+            .max()
+            .unwrap_or(0);
+        groups.word_starts.push(0);
+        for w in 0..num_words {
+            for (g, set) in groups.cpus.iter().enumerate() {
+                let bits = set.words().get(w).copied().unwrap_or(0);
+                if bits != 0 {
+                    groups.by_word.push((g, bits));
+                }
+            }
+            groups.word_starts.push(groups.by_word.len());
         }
         (groups, index)
     }
 
-    /// `counts[g] = |cpus[g] ∩ set|` for every group.
+    /// `counts[g] = |cpus[g] ∩ set|` for every group (`set` within the topology).
     pub fn count_in(&self, set: &CpuSet, counts: &mut [usize]) {
-        let set = set.words();
-        for (g, count) in counts.iter_mut().enumerate() {
-            let words = &self.words[self.starts[g]..self.starts[g + 1]];
-            *count = (words.iter())
-                .map(|&(w, bits)| (set.get(w).unwrap_or(&0) & bits).count_ones() as usize)
-                .sum();
+        counts.fill(0);
+        for (w, &free) in set.words().iter().enumerate() {
+            if free == 0 {
+                continue; // the distributed algorithm's sets are one NUMA node's: mostly zeros
+            }
+            let Some(pairs) = self.word_starts.get(w..w + 2) else {
+                break; // past the topology's CPUs
+            };
+            for &(g, bits) in &self.by_word[pairs[0]..pairs[1]] {
+                counts[g] += (free & bits).count_ones() as usize;
+            }
         }
     }
 
