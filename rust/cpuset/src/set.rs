@@ -127,7 +127,14 @@ impl CpuSet {
     /// Maximal runs of consecutive CPUs, ascending, as (first, last): found a word at a time
     /// with bit scans, because formatting a cpulist is on every call's answer path.
     pub fn runs(&self) -> Vec<(u32, u32)> {
-        let mut out: Vec<(u32, u32)> = Vec::new();
+        let mut out = Vec::new();
+        self.for_each_run(|first, last| out.push((first, last)));
+        out
+    }
+
+    /// `runs()` without collecting them (the formatter writes each as it is found).
+    pub(crate) fn for_each_run(&self, mut f: impl FnMut(u32, u32)) {
+        let mut open: Option<(u32, u32)> = None;
         for (i, &word) in self.words.iter().enumerate() {
             let mut rest = word;
             let mut shift = 0u32;
@@ -138,16 +145,23 @@ impl CpuSet {
                 let len = rest.trailing_ones();
                 let first = i as u32 * 64 + shift;
                 let last = first + len - 1;
-                match out.last_mut() {
+                // A run may go on from the last word's top bit.
+                match &mut open {
                     Some(run) if run.1 + 1 == first => run.1 = last,
-                    _ => out.push((first, last)),
+                    _ => {
+                        if let Some((a, b)) = open.replace((first, last)) {
+                            f(a, b);
+                        }
+                    }
                 }
                 // len may be 64 (a full word): shifting by 64 would overflow.
                 rest = rest.checked_shr(len).unwrap_or(0);
                 shift += len;
             }
         }
-        out
+        if let Some((a, b)) = open {
+            f(a, b);
+        }
     }
 
     pub fn union(&self, other: &CpuSet) -> CpuSet {
