@@ -103,7 +103,7 @@ impl<'t> Accumulator<'t> {
 
     fn unfree(&mut self, cpu: u32) {
         if self.free.take_out(cpu) {
-            let place = self.topo.place(cpu).expect("free CPUs are topology CPUs");
+            let place = self.topo.place_of(cpu); // free CPUs are topology CPUs
             self.free_in_numa[place.numa] -= 1;
             self.free_in_socket[place.socket] -= 1;
             self.free_in_core[place.core] -= 1;
@@ -257,11 +257,19 @@ impl<'t> Accumulator<'t> {
     fn take_partial_uncore(&mut self, uncore: usize) {
         let topo = self.topo;
         let per_core = topo.cpus_per_core() as i64;
-        let cores_needed = ((self.needed + per_core - 1) / per_core) as usize;
+        // The kubelet takes ceil(needed / per_core) cores: while the cores so far times
+        // per_core are fewer than needed (the same for needed >= 1, which it is here, without
+        // a division per cache).
+        debug_assert!(self.needed >= 1);
+        let needed = self.needed;
         let cores = || {
+            let mut taken = 0i64;
             (topo.cores_in_uncore[uncore].iter())
                 .filter(|&&c| self.free_in_core[c] > 0)
-                .take(cores_needed)
+                .take_while(move |_| {
+                    taken += 1;
+                    (taken - 1) * per_core < needed
+                })
         };
         // Count before collecting: on a busy host most caches do not fit, and this runs once
         // per cache.

@@ -46,8 +46,8 @@ pub fn take(
     count: usize,
     options: TakeOptions,
 ) -> Result<CpuSet, AllocationError> {
-    let outside = free.difference(topo.cpus());
-    if !outside.is_empty() {
+    if !free.is_subset(topo.cpus()) {
+        let outside = free.difference(topo.cpus());
         return Err(AllocationError::OutsideTopology { cpus: outside });
     }
     let refuse = |reason: String| AllocationError::Refused {
