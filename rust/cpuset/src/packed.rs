@@ -85,9 +85,27 @@ impl<'t> Accumulator<'t> {
     /// Add `cpus` to the result (all of them, free or not, as the kubelet does).
     pub fn take(&mut self, cpus: &CpuSet) {
         self.result.union_with(cpus);
-        for cpu in cpus.iter() {
-            self.unfree(cpu);
+        // `unfree` of each CPU, a bitmap word at a time: these are whole NUMA nodes, sockets
+        // and caches, or the distributed algorithm's share of a NUMA node, so a word's CPUs
+        // leave `free` at once and the group counts drop by popcounts (only cores are
+        // counted down CPU by CPU).
+        let topo = self.topo;
+        for (w, &bits) in cpus.words().iter().enumerate() {
+            let gone = self.free.remove_bits(w, bits);
+            if gone == 0 {
+                continue;
+            }
+            topo.numas.uncount_word(w, gone, &mut self.free_in_numa);
+            topo.sockets.uncount_word(w, gone, &mut self.free_in_socket);
+            topo.uncores.uncount_word(w, gone, &mut self.free_in_uncore);
+            let mut rest = gone;
+            while rest != 0 {
+                let cpu = w as u32 * 64 + rest.trailing_zeros();
+                rest &= rest - 1;
+                self.free_in_core[topo.core_of(cpu)] -= 1;
+            }
         }
+        self.free.trim();
         self.needed -= cpus.len() as i64;
     }
 

@@ -97,6 +97,17 @@ impl CpuSet {
             .is_some_and(|w| w & (1 << (cpu % 64)) != 0)
     }
 
+    /// Remove the CPUs `bits` of word `word`; which of them were in the set. Leaves a
+    /// trailing zero word: call `trim` after the last.
+    pub(crate) fn remove_bits(&mut self, word: usize, bits: u64) -> u64 {
+        let Some(w) = self.words.get_mut(word) else {
+            return 0;
+        };
+        let gone = *w & bits;
+        *w &= !bits;
+        gone
+    }
+
     /// The bitmap, 64 CPUs a word, lowest first (no trailing zero word).
     pub(crate) fn words(&self) -> &[u64] {
         &self.words
@@ -245,7 +256,7 @@ impl CpuSet {
         set
     }
 
-    fn trim(&mut self) {
+    pub(crate) fn trim(&mut self) {
         while self.words.last() == Some(&0) {
             self.words.pop();
         }

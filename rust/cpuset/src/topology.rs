@@ -64,6 +64,17 @@ impl Groups {
         (groups, index)
     }
 
+    /// `counts[g] -= |cpus[g] ∩ gone|` for every group, where `gone` is bitmap word `word` of
+    /// a set (the `count_in` of a set that lost those CPUs).
+    pub fn uncount_word(&self, word: usize, gone: u64, counts: &mut [usize]) {
+        let Some(pairs) = self.word_starts.get(word..word + 2) else {
+            return; // past the topology's CPUs
+        };
+        for &(g, bits) in &self.by_word[pairs[0]..pairs[1]] {
+            counts[g] -= (gone & bits).count_ones() as usize;
+        }
+    }
+
     /// `counts[g] = |cpus[g] ∩ set|` for every group (`set` within the topology).
     pub fn count_in(&self, set: &CpuSet, counts: &mut [usize]) {
         counts.fill(0);
