@@ -393,12 +393,15 @@ impl Topology {
     /// fewer than all: a request is checked against this, and most are small, so on a large
     /// host the walk usually stops after a few cores).
     pub fn whole_core_cpus_in(&self, free: &CpuSet, enough: usize) -> usize {
+        // Plain loops over the flat core array: this runs on every whole-cores request.
         let mut whole = 0;
-        for core in 0..self.num_cores() {
+        let mut start = 0;
+        for &end in &self.core_starts[1..] {
             if whole >= enough {
                 break;
             }
-            let cpus = self.core_cpus(core);
+            let cpus = &self.core_cpus[start..end];
+            start = end;
             if cpus.iter().all(|&cpu| free.contains(cpu)) {
                 whole += cpus.len();
             }
@@ -409,10 +412,22 @@ impl Topology {
     /// Whether every core with a CPU in `cpus` has all its CPUs there
     /// (`cores_touching(cpus) == *cpus`, without building the set).
     pub fn holds_whole_cores(&self, cpus: &CpuSet) -> bool {
-        cpus.iter().all(|cpu| {
-            self.place(cpu)
-                .is_none_or(|p| self.core_cpus(p.core).iter().all(|&c| cpus.contains(c)))
-        })
+        for (w, &word) in cpus.words().iter().enumerate() {
+            let mut rest = word;
+            while rest != 0 {
+                let cpu = w * 64 + rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                let Some(&core) = self.cores_of.get(cpu).filter(|&&c| c != u32::MAX) else {
+                    continue; // not a topology CPU: no core to split
+                };
+                for &sibling in self.core_cpus(core as usize) {
+                    if !cpus.contains(sibling) {
+                        return false;
+                    }
+                }
+            }
+        }
+        true
     }
 
     /// CPUs of every core that has at least one CPU in `cpus`.
