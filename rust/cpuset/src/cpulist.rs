@@ -18,48 +18,113 @@ fn is_blank(c: char) -> bool {
 impl CpuSet {
     /// Parse a cpulist; the empty (or all-blank) text is the empty set.
     pub fn parse(text: &str) -> Result<CpuSet, CpuListError> {
-        // Bytes, not chars: every valid character is ASCII, and a multi-byte character is an
-        // error at its first byte (positions are converted to characters only for errors).
-        let bytes = text.as_bytes();
-        let is_blank = |b: &u8| is_blank(char::from(*b));
-        let start = bytes
-            .iter()
-            .position(|b| !is_blank(b))
-            .unwrap_or(bytes.len());
-        let end = bytes
-            .iter()
-            .rposition(|b| !is_blank(b))
-            .map_or(start, |i| i + 1);
-        let mut scan = Scanner {
-            text,
-            bytes: &bytes[..end],
-            pos: start,
-        };
-        let mut set = CpuSet::new();
-        if start == end {
-            return Ok(set);
+        // Every cpuset_take call parses the free list (hundreds of entries on a busy large
+        // host): a tight pass for well-formed text, and the careful scanner below, which is
+        // the authority, for anything the fast pass does not accept (it then finds the error).
+        match parse_fast(text.as_bytes()) {
+            Some(set) => Ok(set),
+            None => parse_strict(text),
         }
-        loop {
-            let entry = scan.pos;
-            if matches!(scan.peek(), None | Some(b',')) {
-                return Err(scan.error(entry, "empty entry".into()));
+    }
+}
+
+/// The well-formed cpulists `parse_strict` accepts, into the same set, or `None` (then
+/// `parse_strict` decides, and reports the error). Into a fixed bitmap on the stack: one
+/// allocation for the answer instead of one per word the set grows by.
+fn parse_fast(text: &[u8]) -> Option<CpuSet> {
+    let text = text.trim_ascii();
+    let mut words = [0u64; (MAX_CPU_ID as usize + 1) / 64];
+    let mut used = 0; // words in use: up to the highest CPU's
+    let mut at = 0;
+    // One number: digits only, at most MAX_CPU_ID (five digits cover it; more go strict).
+    let number = |at: &mut usize| -> Option<u32> {
+        let begin = *at;
+        let mut value = 0u32;
+        while let Some(&b @ b'0'..=b'9') = text.get(*at) {
+            value = value * 10 + u32::from(b - b'0');
+            *at += 1;
+            if *at - begin > 5 {
+                return None;
             }
-            let first = scan.number()?;
-            let last = if scan.peek() == Some(b'-') {
-                scan.pos += 1;
-                scan.number()?
-            } else {
-                first
-            };
-            if first > last {
-                return Err(scan.error(entry, format!("range {first}-{last} is reversed")));
-            }
-            set.insert_range(first, last);
-            match scan.peek() {
-                None => return Ok(set),
-                Some(b',') => scan.pos += 1,
-                Some(_) => return Err(scan.error(scan.pos, "expected ',' or the end".into())),
-            }
+        }
+        (*at > begin && value <= MAX_CPU_ID).then_some(value)
+    };
+    while at < text.len() {
+        let first = number(&mut at)?;
+        let last = if text.get(at) == Some(&b'-') {
+            at += 1;
+            number(&mut at)?
+        } else {
+            first
+        };
+        if first > last {
+            return None;
+        }
+        match text.get(at) {
+            None => {}
+            // A ',' must be followed by another entry.
+            Some(b',') if at + 1 < text.len() => at += 1,
+            Some(_) => return None,
+        }
+        let (lo, hi) = (first as usize, last as usize);
+        used = used.max(hi / 64 + 1);
+        if lo == hi {
+            words[lo / 64] |= 1 << (lo % 64);
+            continue;
+        }
+        for (word, bits) in words.iter_mut().enumerate().take(hi / 64 + 1).skip(lo / 64) {
+            // Bits lo..=hi of this word, from the shifts of an all-ones word.
+            let from = if word == lo / 64 { lo % 64 } else { 0 };
+            let to = if word == hi / 64 { hi % 64 } else { 63 };
+            *bits |= (u64::MAX << from) & (u64::MAX >> (63 - to));
+        }
+    }
+    Some(CpuSet::from_words(words[..used].to_vec()))
+}
+
+/// The careful parser: positions and reasons for every malformed text.
+fn parse_strict(text: &str) -> Result<CpuSet, CpuListError> {
+    // Bytes, not chars: every valid character is ASCII, and a multi-byte character is an
+    // error at its first byte (positions are converted to characters only for errors).
+    let bytes = text.as_bytes();
+    let is_blank = |b: &u8| is_blank(char::from(*b));
+    let start = bytes
+        .iter()
+        .position(|b| !is_blank(b))
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !is_blank(b))
+        .map_or(start, |i| i + 1);
+    let mut scan = Scanner {
+        text,
+        bytes: &bytes[..end],
+        pos: start,
+    };
+    let mut set = CpuSet::new();
+    if start == end {
+        return Ok(set);
+    }
+    loop {
+        let entry = scan.pos;
+        if matches!(scan.peek(), None | Some(b',')) {
+            return Err(scan.error(entry, "empty entry".into()));
+        }
+        let first = scan.number()?;
+        let last = if scan.peek() == Some(b'-') {
+            scan.pos += 1;
+            scan.number()?
+        } else {
+            first
+        };
+        if first > last {
+            return Err(scan.error(entry, format!("range {first}-{last} is reversed")));
+        }
+        set.insert_range(first, last);
+        match scan.peek() {
+            None => return Ok(set),
+            Some(b',') => scan.pos += 1,
+            Some(_) => return Err(scan.error(scan.pos, "expected ',' or the end".into())),
         }
     }
 }
@@ -110,39 +175,56 @@ impl Scanner<'_> {
     }
 }
 
-/// Canonical form: ascending, runs of two or more CPUs as `a-b`, no spaces.
-impl fmt::Display for CpuSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Built in one String with hand-rolled digits: this text is the answer of every
-        // cpuset_take call, and `write!` per number was a tenth of its time on 1024 CPUs.
-        let runs = self.runs();
-        let mut out = String::with_capacity(runs.len() * 10);
-        for (first, last) in runs {
+impl CpuSet {
+    /// The canonical cpulist (what `to_string` gives), built straight into its `String`: this
+    /// text is the answer of every cpuset_take call, and `write!` (or a `String` pushed char
+    /// by char, or a `Vec` of runs first) per number was a large part of its time on 1024
+    /// CPUs.
+    pub fn to_cpulist(&self) -> String {
+        // At most 6 bytes a CPU (5 digits and a separator): no growing on the way.
+        let mut out: Vec<u8> = Vec::with_capacity(self.len() * 6);
+        self.for_each_run(|first, last| {
             if !out.is_empty() {
-                out.push(',');
+                out.push(b',');
             }
             push_number(&mut out, first);
             if last != first {
-                out.push('-');
+                out.push(b'-');
                 push_number(&mut out, last);
             }
-        }
-        f.write_str(&out)
+        });
+        String::from_utf8(out).expect("digits, ',' and '-' are ASCII")
     }
 }
 
-fn push_number(out: &mut String, mut n: u32) {
-    let mut digits = [0u8; 10];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+/// Canonical form: ascending, runs of two or more CPUs as `a-b`, no spaces.
+impl fmt::Display for CpuSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_cpulist())
+    }
+}
+
+/// Append `n` in decimal. CPU ids have at most 5 digits (MAX_CPU_ID is 16383): one arm per
+/// length, each a fixed-size append of digits found by division by constants (a digit loop
+/// and a variable-length copy were most of the formatting time).
+fn push_number(out: &mut Vec<u8>, n: u32) {
+    let d = |k: u32| b'0' + (k % 10) as u8;
+    match n {
+        0..=9 => out.push(d(n)),
+        10..=99 => out.extend_from_slice(&[d(n / 10), d(n)]),
+        100..=999 => out.extend_from_slice(&[d(n / 100), d(n / 10), d(n)]),
+        1000..=9999 => out.extend_from_slice(&[d(n / 1000), d(n / 100), d(n / 10), d(n)]),
+        _ => {
+            let mut digits = [0u8; 10];
+            let (mut i, mut rest) = (digits.len(), n);
+            while rest != 0 {
+                i -= 1;
+                digits[i] = d(rest);
+                rest /= 10;
+            }
+            out.extend_from_slice(&digits[i..]);
         }
     }
-    out.extend(digits[i..].iter().map(|&d| char::from(d)));
 }
 
 #[cfg(test)]
@@ -164,6 +246,8 @@ mod tests {
         assert!(CpuSet::parse(" \n").unwrap().is_empty());
         assert_eq!(CpuSet::parse("5,4,4-5,007").unwrap().to_string(), "4-5,7");
         assert_eq!(CpuSet::parse("16383").unwrap().to_string(), "16383");
+        let lengths = "0,9-10,99-100,999-1000,9999-10000,16383";
+        assert_eq!(CpuSet::parse(lengths).unwrap().to_cpulist(), lengths);
     }
 
     #[test]
@@ -193,8 +277,18 @@ mod tests {
         fn format_then_parse_round_trips(ids in prop::collection::btree_set(0u32..=MAX_CPU_ID, 0..60)) {
             let set: CpuSet = ids.iter().copied().collect();
             let text = set.to_string();
+            prop_assert_eq!(&set.to_cpulist(), &text);
             prop_assert_eq!(CpuSet::parse(&text).unwrap(), set.clone());
             prop_assert_eq!(CpuSet::parse(&format!(" {text}\n")).unwrap(), set);
+        }
+
+        /// The fast pass accepts only what the strict parser accepts, as the same set.
+        #[test]
+        fn fast_pass_agrees_with_strict(text in "[ \t\n0-9,\\-a]{0,16}") {
+            if let Some(set) = parse_fast(text.as_bytes()) {
+                prop_assert_eq!(Ok(set), parse_strict(&text));
+            }
+            prop_assert_eq!(CpuSet::parse(&text), parse_strict(&text));
         }
 
         #[test]

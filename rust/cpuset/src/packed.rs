@@ -47,23 +47,25 @@ impl<'t> Accumulator<'t> {
     /// algorithm runs the packed one once per NUMA node it takes from).
     pub fn reset(&mut self, available: &CpuSet, needed: usize) {
         let topo = self.topo;
-        // The counts are always those of `free` (`unfree` keeps them so): zero them through
-        // it rather than all of them (a large host has hundreds of cores).
+        // The core counts are always those of `free` (`unfree` keeps them so): zero them
+        // through it rather than all of them (a large host has hundreds of cores).
         for cpu in self.free.iter() {
-            let place = topo.place(cpu).expect("free CPUs are topology CPUs");
-            self.free_in_numa[place.numa] = 0;
-            self.free_in_socket[place.socket] = 0;
-            self.free_in_core[place.core] = 0;
-            self.free_in_uncore[place.uncore] = 0;
+            self.free_in_core[topo.core_of(cpu)] = 0;
         }
         self.free.set_intersection(available, topo.cpus());
-        for cpu in self.free.iter() {
-            let place = topo.place(cpu).expect("intersected with the topology");
-            self.free_in_numa[place.numa] += 1;
-            self.free_in_socket[place.socket] += 1;
-            self.free_in_core[place.core] += 1;
-            self.free_in_uncore[place.uncore] += 1;
+        // Cores one free CPU at a time (a core's CPUs are far apart in the bitmap: SMT
+        // siblings are often n and n + half); the larger groups by popcounts of their words.
+        for (w, &word) in self.free.words().iter().enumerate() {
+            let mut rest = word;
+            while rest != 0 {
+                let cpu = w as u32 * 64 + rest.trailing_zeros();
+                rest &= rest - 1;
+                self.free_in_core[topo.core_of(cpu)] += 1;
+            }
         }
+        topo.numas.count_in(&self.free, &mut self.free_in_numa);
+        topo.sockets.count_in(&self.free, &mut self.free_in_socket);
+        topo.uncores.count_in(&self.free, &mut self.free_in_uncore);
         self.needed = needed as i64;
         self.result.clear();
     }
@@ -83,9 +85,27 @@ impl<'t> Accumulator<'t> {
     /// Add `cpus` to the result (all of them, free or not, as the kubelet does).
     pub fn take(&mut self, cpus: &CpuSet) {
         self.result.union_with(cpus);
-        for cpu in cpus.iter() {
-            self.unfree(cpu);
+        // `unfree` of each CPU, a bitmap word at a time: these are whole NUMA nodes, sockets
+        // and caches, or the distributed algorithm's share of a NUMA node, so a word's CPUs
+        // leave `free` at once and the group counts drop by popcounts (only cores are
+        // counted down CPU by CPU).
+        let topo = self.topo;
+        for (w, &bits) in cpus.words().iter().enumerate() {
+            let gone = self.free.remove_bits(w, bits);
+            if gone == 0 {
+                continue;
+            }
+            topo.numas.uncount_word(w, gone, &mut self.free_in_numa);
+            topo.sockets.uncount_word(w, gone, &mut self.free_in_socket);
+            topo.uncores.uncount_word(w, gone, &mut self.free_in_uncore);
+            let mut rest = gone;
+            while rest != 0 {
+                let cpu = w as u32 * 64 + rest.trailing_zeros();
+                rest &= rest - 1;
+                self.free_in_core[topo.core_of(cpu)] -= 1;
+            }
         }
+        self.free.trim();
         self.needed -= cpus.len() as i64;
     }
 
@@ -101,7 +121,7 @@ impl<'t> Accumulator<'t> {
 
     fn unfree(&mut self, cpu: u32) {
         if self.free.take_out(cpu) {
-            let place = self.topo.place(cpu).expect("free CPUs are topology CPUs");
+            let place = self.topo.place_of(cpu); // free CPUs are topology CPUs
             self.free_in_numa[place.numa] -= 1;
             self.free_in_socket[place.socket] -= 1;
             self.free_in_core[place.core] -= 1;
@@ -114,10 +134,21 @@ impl<'t> Accumulator<'t> {
         (0..free.len()).filter(|&g| free[g] > 0)
     }
 
-    /// The groups of `overlaps` that have a free CPU inside the overlap, ascending.
-    fn having_free<'a>(&'a self, overlaps: &'a [Overlap]) -> impl Iterator<Item = usize> + 'a {
+    /// The groups of `overlaps` that have a free CPU inside the overlap, ascending; `free_in`
+    /// is their kind's free counts (enough for a group wholly inside the overlap).
+    fn having_free<'a>(
+        &'a self,
+        overlaps: &'a [Overlap],
+        free_in: &'a [usize],
+    ) -> impl Iterator<Item = usize> + 'a {
         (overlaps.iter())
-            .filter(|o| self.free.intersects(&o.shared))
+            .filter(|o| {
+                if o.whole {
+                    free_in[o.group] > 0
+                } else {
+                    self.free.intersects(&o.shared)
+                }
+            })
             .map(|o| o.group)
     }
 
@@ -133,7 +164,7 @@ impl<'t> Accumulator<'t> {
             return out;
         }
         for socket in self.sorted_sockets() {
-            let numas = self.having_free(&self.topo.numas_in_socket[socket]);
+            let numas = self.having_free(&self.topo.numas_in_socket[socket], &self.free_in_numa);
             push_by_free(&mut out, numas, &self.free_in_numa);
         }
         out
@@ -151,19 +182,25 @@ impl<'t> Accumulator<'t> {
             return out;
         }
         for numa in self.sorted_numas() {
-            let sockets = self.having_free(&self.topo.sockets_in_numa[numa]);
+            let sockets = self.having_free(&self.topo.sockets_in_numa[numa], &self.free_in_socket);
             push_by_free(&mut out, sockets, &self.free_in_socket);
         }
         out
     }
 
-    /// The kubelet's `sortAvailableCores`: within the lower of socket / NUMA node.
-    fn sorted_cores(&self) -> Vec<usize> {
-        let (parents, cores_in) = if self.topo.numa_above_sockets() {
+    /// The parents `sortAvailableCores` walks (the lower of socket / NUMA node, sorted),
+    /// and the cores of each.
+    fn core_parents(&self) -> (Vec<usize>, &'t [Vec<usize>]) {
+        if self.topo.numa_above_sockets() {
             (self.sorted_sockets(), &self.topo.cores_in_socket)
         } else {
             (self.sorted_numas(), &self.topo.cores_in_numa)
-        };
+        }
+    }
+
+    /// The kubelet's `sortAvailableCores`: within the lower of socket / NUMA node.
+    fn sorted_cores(&self) -> Vec<usize> {
+        let (parents, cores_in) = self.core_parents();
         // Room for the cores of these parents only: a NUMA node's few hundred bytes come from
         // the allocator's per-thread cache; a large host's every core would not.
         let room = parents.iter().map(|&p| cores_in[p].len()).sum::<usize>() + 1;
@@ -178,7 +215,7 @@ impl<'t> Accumulator<'t> {
     fn sorted_uncores(&self) -> Vec<usize> {
         let mut out = Vec::with_capacity(self.free_in_uncore.len());
         for numa in self.sorted_numas() {
-            let uncores = self.having_free(&self.topo.uncores_in_numa[numa]);
+            let uncores = self.having_free(&self.topo.uncores_in_numa[numa], &self.free_in_uncore);
             push_by_free(&mut out, uncores, &self.free_in_uncore);
         }
         out
@@ -188,7 +225,7 @@ impl<'t> Accumulator<'t> {
     fn sorted_cpus(&self) -> Vec<u32> {
         let mut out = Vec::with_capacity(self.free.len());
         for core in self.sorted_cores() {
-            let cpus = self.topo.core_cpus[core].iter().copied();
+            let cpus = self.topo.core_cpus(core).iter().copied();
             out.extend(cpus.filter(|&cpu| self.free.contains(cpu)));
         }
         out
@@ -238,11 +275,19 @@ impl<'t> Accumulator<'t> {
     fn take_partial_uncore(&mut self, uncore: usize) {
         let topo = self.topo;
         let per_core = topo.cpus_per_core() as i64;
-        let cores_needed = ((self.needed + per_core - 1) / per_core) as usize;
+        // The kubelet takes ceil(needed / per_core) cores: while the cores so far times
+        // per_core are fewer than needed (the same for needed >= 1, which it is here, without
+        // a division per cache).
+        debug_assert!(self.needed >= 1);
+        let needed = self.needed;
         let cores = || {
+            let mut taken = 0i64;
             (topo.cores_in_uncore[uncore].iter())
                 .filter(|&&c| self.free_in_core[c] > 0)
-                .take(cores_needed)
+                .take_while(move |_| {
+                    taken += 1;
+                    (taken - 1) * per_core < needed
+                })
         };
         // Count before collecting: on a busy host most caches do not fit, and this runs once
         // per cache.
@@ -254,7 +299,7 @@ impl<'t> Accumulator<'t> {
         let mut cpus: Vec<u32> = Vec::with_capacity(found);
         for &core in cores() {
             cpus.extend(
-                topo.core_cpus[core]
+                topo.core_cpus(core)
                     .iter()
                     .filter(|&&c| self.free.contains(c)),
             );
@@ -292,15 +337,37 @@ impl<'t> Accumulator<'t> {
     fn take_full_cores(&mut self) {
         // "Free" against the average core size: the kubelet's isCoreFree.
         let per_core = self.topo.cpus_per_core();
+        let topo = self.topo;
+        let (parents, cores_in) = self.core_parents();
+        if all_distinct(&parents) {
+            // The kubelet sorts each parent's cores by free CPUs (ties by id) and keeps those
+            // with `per_core` free: all the same count, so in id order, the order of
+            // `cores_in`; no sort needed (it was most of a call on a large host). A core is
+            // listed once (cores nest in their parent, parents are distinct), and taking one
+            // core changes only its own count: reading a count when its turn comes is reading
+            // it before the loop, as the kubelet does.
+            for parent in parents {
+                for &core in &cores_in[parent] {
+                    if self.is_satisfied() {
+                        return; // as below
+                    }
+                    let cpus = topo.core_cpus(core);
+                    if self.free_in_core[core] == per_core && self.needs_at_least(cpus.len()) {
+                        self.take_list(cpus);
+                    }
+                }
+            }
+            return;
+        }
+        // A parent listed twice lists its cores twice: the kubelet then takes a core twice.
         let free: Vec<usize> = (self.sorted_cores().into_iter())
             .filter(|&c| self.free_in_core[c] == per_core)
             .collect();
-        let topo = self.topo;
         for core in free {
             if self.is_satisfied() {
                 break; // every core holds a CPU: the rest of the kubelet's loop takes nothing
             }
-            let cpus = &topo.core_cpus[core];
+            let cpus = topo.core_cpus(core);
             if self.needs_at_least(cpus.len()) {
                 self.take_list(cpus);
             }
@@ -315,6 +382,23 @@ impl<'t> Accumulator<'t> {
             }
         }
     }
+}
+
+/// Whether no id is listed twice (a NUMA node spanning sockets is listed once per socket).
+fn all_distinct(ids: &[usize]) -> bool {
+    // A bitmap on the stack for the usual few hundred groups at most; else a sorted copy.
+    let mut seen = [0u64; 8];
+    if ids.iter().all(|&id| id < 64 * seen.len()) {
+        return ids.iter().all(|&id| {
+            let (word, bit) = (id / 64, 1u64 << (id % 64));
+            let new = seen[word] & bit == 0;
+            seen[word] |= bit;
+            new
+        });
+    }
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    sorted.windows(2).all(|w| w[0] != w[1])
 }
 
 /// Append `ids` (ascending) to `out` ordered by free CPUs, ties by id: the kubelet's

@@ -46,8 +46,8 @@ pub fn take(
     count: usize,
     options: TakeOptions,
 ) -> Result<CpuSet, AllocationError> {
-    let outside = free.difference(topo.cpus());
-    if !outside.is_empty() {
+    if !free.is_subset(topo.cpus()) {
+        let outside = free.difference(topo.cpus());
         return Err(AllocationError::OutsideTopology { cpus: outside });
     }
     let refuse = |reason: String| AllocationError::Refused {
@@ -68,7 +68,8 @@ pub fn take(
                 "whole cores only, and {count} is not a multiple of {per_core} CPUs per core"
             )));
         }
-        let whole = topo.whole_core_cpus_in(free);
+        // Counted only up to `count`: all of them only when refusing (the message says them).
+        let whole = topo.whole_core_cpus_in(free, count);
         if count > whole {
             return Err(refuse(format!(
                 "whole cores only, and the free whole cores hold {whole} CPUs"
@@ -86,14 +87,12 @@ pub fn take(
     };
     let picked = kubelet(free, count)?;
     if picked.is_subset(free) && picked.len() == count {
-        if options.full_cores {
+        if options.full_cores && !topo.holds_whole_cores(&picked) {
             let split = topo.cores_touching(&picked).difference(&picked);
-            if !split.is_empty() {
-                return Err(refuse(format!(
-                    "whole cores only, and the kubelet's pick {picked} leaves core siblings \
-                     {split} out"
-                )));
-            }
+            return Err(refuse(format!(
+                "whole cores only, and the kubelet's pick {picked} leaves core siblings \
+                 {split} out"
+            )));
         }
         return Ok(picked); // the kubelet's answer, unchanged (always, on symmetric hosts)
     }

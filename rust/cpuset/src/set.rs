@@ -97,6 +97,22 @@ impl CpuSet {
             .is_some_and(|w| w & (1 << (cpu % 64)) != 0)
     }
 
+    /// Remove the CPUs `bits` of word `word`; which of them were in the set. Leaves a
+    /// trailing zero word: call `trim` after the last.
+    pub(crate) fn remove_bits(&mut self, word: usize, bits: u64) -> u64 {
+        let Some(w) = self.words.get_mut(word) else {
+            return 0;
+        };
+        let gone = *w & bits;
+        *w &= !bits;
+        gone
+    }
+
+    /// The bitmap, 64 CPUs a word, lowest first (no trailing zero word).
+    pub(crate) fn words(&self) -> &[u64] {
+        &self.words
+    }
+
     pub fn len(&self) -> usize {
         self.words.iter().map(|w| w.count_ones() as usize).sum()
     }
@@ -122,7 +138,14 @@ impl CpuSet {
     /// Maximal runs of consecutive CPUs, ascending, as (first, last): found a word at a time
     /// with bit scans, because formatting a cpulist is on every call's answer path.
     pub fn runs(&self) -> Vec<(u32, u32)> {
-        let mut out: Vec<(u32, u32)> = Vec::new();
+        let mut out = Vec::new();
+        self.for_each_run(|first, last| out.push((first, last)));
+        out
+    }
+
+    /// `runs()` without collecting them (the formatter writes each as it is found).
+    pub(crate) fn for_each_run(&self, mut f: impl FnMut(u32, u32)) {
+        let mut open: Option<(u32, u32)> = None;
         for (i, &word) in self.words.iter().enumerate() {
             let mut rest = word;
             let mut shift = 0u32;
@@ -133,16 +156,23 @@ impl CpuSet {
                 let len = rest.trailing_ones();
                 let first = i as u32 * 64 + shift;
                 let last = first + len - 1;
-                match out.last_mut() {
+                // A run may go on from the last word's top bit.
+                match &mut open {
                     Some(run) if run.1 + 1 == first => run.1 = last,
-                    _ => out.push((first, last)),
+                    _ => {
+                        if let Some((a, b)) = open.replace((first, last)) {
+                            f(a, b);
+                        }
+                    }
                 }
                 // len may be 64 (a full word): shifting by 64 would overflow.
                 rest = rest.checked_shr(len).unwrap_or(0);
                 shift += len;
             }
         }
-        out
+        if let Some((a, b)) = open {
+            f(a, b);
+        }
     }
 
     pub fn union(&self, other: &CpuSet) -> CpuSet {
@@ -220,13 +250,13 @@ impl CpuSet {
         self.iter().next()
     }
 
-    fn from_words(words: Vec<u64>) -> CpuSet {
+    pub(crate) fn from_words(words: Vec<u64>) -> CpuSet {
         let mut set = CpuSet { words };
         set.trim();
         set
     }
 
-    fn trim(&mut self) {
+    pub(crate) fn trim(&mut self) {
         while self.words.last() == Some(&0) {
             self.words.pop();
         }

@@ -20,6 +20,12 @@ pub(crate) struct Groups {
     pub cpus: Vec<CpuSet>,
     /// `cpus[g].len()`, kept because the walks ask for it in their inner loops.
     sizes: Vec<usize>,
+    /// The groups' bitmaps cut by word: for bitmap word `w`, the groups with a CPU in it as
+    /// (group, its bits in that word), at `by_word[word_starts[w]..word_starts[w + 1]]`.
+    /// Counting every group's CPUs of a set is then a popcount per (word, group) pair for the
+    /// set's non-zero words only, rather than a walk over its CPUs (see [`Groups::count_in`]).
+    by_word: Vec<(usize, u64)>,
+    word_starts: Vec<usize>,
 }
 
 impl Groups {
@@ -31,13 +37,58 @@ impl Groups {
             ids: dense.keys().copied().collect(),
             cpus: vec![CpuSet::new(); dense.len()],
             sizes: vec![0; dense.len()],
+            by_word: Vec::new(),
+            word_starts: Vec::new(),
         };
         let index: Vec<usize> = ids.iter().map(|id| dense[id]).collect();
         for (&cpu, &g) in cpus.iter().zip(&index) {
             groups.cpus[g].insert(cpu);
             groups.sizes[g] += 1;
         }
+        let num_words = groups
+            .cpus
+            .iter()
+            .map(|c| c.words().len())
+            .max()
+            .unwrap_or(0);
+        groups.word_starts.push(0);
+        for w in 0..num_words {
+            for (g, set) in groups.cpus.iter().enumerate() {
+                let bits = set.words().get(w).copied().unwrap_or(0);
+                if bits != 0 {
+                    groups.by_word.push((g, bits));
+                }
+            }
+            groups.word_starts.push(groups.by_word.len());
+        }
         (groups, index)
+    }
+
+    /// `counts[g] -= |cpus[g] ∩ gone|` for every group, where `gone` is bitmap word `word` of
+    /// a set (the `count_in` of a set that lost those CPUs).
+    pub fn uncount_word(&self, word: usize, gone: u64, counts: &mut [usize]) {
+        let Some(pairs) = self.word_starts.get(word..word + 2) else {
+            return; // past the topology's CPUs
+        };
+        for &(g, bits) in &self.by_word[pairs[0]..pairs[1]] {
+            counts[g] -= (gone & bits).count_ones() as usize;
+        }
+    }
+
+    /// `counts[g] = |cpus[g] ∩ set|` for every group (`set` within the topology).
+    pub fn count_in(&self, set: &CpuSet, counts: &mut [usize]) {
+        counts.fill(0);
+        for (w, &free) in set.words().iter().enumerate() {
+            if free == 0 {
+                continue; // the distributed algorithm's sets are one NUMA node's: mostly zeros
+            }
+            let Some(pairs) = self.word_starts.get(w..w + 2) else {
+                break; // past the topology's CPUs
+            };
+            for &(g, bits) in &self.by_word[pairs[0]..pairs[1]] {
+                counts[g] += (free & bits).count_ones() as usize;
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -94,6 +145,10 @@ impl PackedPlace {
 pub(crate) struct Overlap {
     pub group: usize,
     pub shared: CpuSet,
+    /// The group lies wholly inside the outer one (the usual nesting): it then has a free
+    /// CPU in the overlap exactly when it has one at all, which its free count says without
+    /// a bitmap intersection.
+    pub whole: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +157,13 @@ pub struct Topology {
     num_cpus: usize,
     /// Indexed by CPU id.
     places: Vec<PackedPlace>,
+    /// Indexed by CPU id: the core's index (`u32::MAX` where there is no CPU). Apart from
+    /// `places` because counting free CPUs per core reads it for every free CPU of every
+    /// call: 4 bytes a CPU stay in L1 where 16 do not.
+    cores_of: Vec<u32>,
+    /// `num_cpus / num_cores`, kept: the uncore walk asks for it once per cache, and an
+    /// integer division is tens of cycles.
+    cpus_per_core: usize,
     pub(crate) sockets: Groups,
     pub(crate) numas: Groups,
     pub(crate) cores: Groups,
@@ -109,8 +171,11 @@ pub struct Topology {
     pub(crate) sockets_in_numa: Vec<Vec<Overlap>>,
     pub(crate) numas_in_socket: Vec<Vec<Overlap>>,
     pub(crate) uncores_in_numa: Vec<Vec<Overlap>>,
-    /// Each core's CPUs, ascending (cores are walked CPU by CPU; a core's bitmap spans words).
-    pub(crate) core_cpus: Vec<Vec<u32>>,
+    /// Each core's CPUs, ascending, core `c`'s at `core_cpus[core_starts[c]..core_starts[c +
+    /// 1]]`: cores are walked CPU by CPU (a core's bitmap spans words), and one flat array
+    /// keeps a walk over every core in a few cache lines rather than one allocation per core.
+    core_cpus: Vec<u32>,
+    core_starts: Vec<usize>,
     /// Cores nest in every other kind (checked at construction), so plain lists, ascending id.
     pub(crate) cores_in_socket: Vec<Vec<usize>>,
     pub(crate) cores_in_numa: Vec<Vec<usize>>,
@@ -160,6 +225,7 @@ impl Topology {
         let (uncore_groups, uncore_of) = Groups::new(uncores, cpus);
 
         let mut places = vec![PackedPlace::NONE; all.iter().last().map_or(0, |c| c as usize + 1)];
+        let mut cores_of = vec![u32::MAX; places.len()];
         let mut core_home: Vec<Option<Place>> = vec![None; core_groups.len()];
         for i in 0..n {
             let place = Place {
@@ -191,6 +257,7 @@ impl Topology {
                 }
             }
             places[cpus[i] as usize] = PackedPlace::new(place);
+            cores_of[cpus[i] as usize] = place.core as u32;
         }
 
         let overlaps = |outer: &Groups, inner: &Groups| -> Vec<Vec<Overlap>> {
@@ -201,7 +268,12 @@ impl Topology {
                     (0..inner.len())
                         .filter_map(|g| {
                             let shared = o.intersection(&inner.cpus[g]);
-                            (!shared.is_empty()).then_some(Overlap { group: g, shared })
+                            let whole = shared == inner.cpus[g];
+                            (!shared.is_empty()).then_some(Overlap {
+                                group: g,
+                                shared,
+                                whole,
+                            })
                         })
                         .collect()
                 })
@@ -215,12 +287,15 @@ impl Topology {
             }
             lists
         };
+        let mut core_cpus = Vec::with_capacity(n);
+        let mut core_starts = vec![0];
+        for cpus in &core_groups.cpus {
+            core_cpus.extend(cpus.iter());
+            core_starts.push(core_cpus.len());
+        }
         Ok(Topology {
-            core_cpus: core_groups
-                .cpus
-                .iter()
-                .map(|c| c.iter().collect())
-                .collect(),
+            core_cpus,
+            core_starts,
             sockets_in_numa: overlaps(&numa_groups, &socket_groups),
             numas_in_socket: overlaps(&socket_groups, &numa_groups),
             uncores_in_numa: overlaps(&numa_groups, &uncore_groups),
@@ -230,11 +305,36 @@ impl Topology {
             num_cpus: n,
             cpus: all,
             places,
+            cores_of,
+            cpus_per_core: n / core_groups.len(),
             sockets: socket_groups,
             numas: numa_groups,
             cores: core_groups,
             uncores: uncore_groups,
         })
+    }
+
+    /// The CPUs of `core`, ascending.
+    pub(crate) fn core_cpus(&self, core: usize) -> &[u32] {
+        &self.core_cpus[self.core_starts[core]..self.core_starts[core + 1]]
+    }
+
+    /// The core of a topology CPU (what `place(cpu)?.core` says, without the `Option`: the
+    /// per-call count of free CPUs per core reads it for every free CPU).
+    pub(crate) fn core_of(&self, cpu: u32) -> usize {
+        self.cores_of[cpu as usize] as usize
+    }
+
+    /// Where a topology CPU sits (what `place(cpu)?` says, without the `Option`, for the
+    /// per-CPU bookkeeping of a take); panics on a CPU outside the topology.
+    pub(crate) fn place_of(&self, cpu: u32) -> Place {
+        let [socket, numa, core, uncore] = self.places[cpu as usize].0.map(|i| i as usize);
+        Place {
+            socket,
+            numa,
+            core,
+            uncore,
+        }
     }
 
     pub(crate) fn place(&self, cpu: u32) -> Option<Place> {
@@ -269,7 +369,7 @@ impl Topology {
     /// The kubelet's `CPUsPerCore()`: an integer average, so wrong for single cores on
     /// asymmetric hosts (hybrid P/E cores, a partly offlined core).
     pub fn cpus_per_core(&self) -> usize {
-        self.num_cpus() / self.num_cores()
+        self.cpus_per_core
     }
 
     /// The kubelet's `CPUsPerSocket()` (integer average).
@@ -288,12 +388,46 @@ impl Topology {
         self.num_sockets() >= self.num_numa_nodes()
     }
 
-    /// How many CPUs the cores whose every CPU is in `free` hold (the whole cores free).
-    pub fn whole_core_cpus_in(&self, free: &CpuSet) -> usize {
-        (self.core_cpus.iter())
-            .filter(|core| core.iter().all(|&cpu| free.contains(cpu)))
-            .map(Vec::len)
-            .sum()
+    /// How many CPUs the cores whose every CPU is in `free` hold (the whole cores free),
+    /// counted in core order until there are `enough` (then at least `enough`, and maybe
+    /// fewer than all: a request is checked against this, and most are small, so on a large
+    /// host the walk usually stops after a few cores).
+    pub fn whole_core_cpus_in(&self, free: &CpuSet, enough: usize) -> usize {
+        // Plain loops over the flat core array: this runs on every whole-cores request.
+        let mut whole = 0;
+        let mut start = 0;
+        for &end in &self.core_starts[1..] {
+            if whole >= enough {
+                break;
+            }
+            let cpus = &self.core_cpus[start..end];
+            start = end;
+            if cpus.iter().all(|&cpu| free.contains(cpu)) {
+                whole += cpus.len();
+            }
+        }
+        whole
+    }
+
+    /// Whether every core with a CPU in `cpus` has all its CPUs there
+    /// (`cores_touching(cpus) == *cpus`, without building the set).
+    pub fn holds_whole_cores(&self, cpus: &CpuSet) -> bool {
+        for (w, &word) in cpus.words().iter().enumerate() {
+            let mut rest = word;
+            while rest != 0 {
+                let cpu = w * 64 + rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                let Some(&core) = self.cores_of.get(cpu).filter(|&&c| c != u32::MAX) else {
+                    continue; // not a topology CPU: no core to split
+                };
+                for &sibling in self.core_cpus(core as usize) {
+                    if !cpus.contains(sibling) {
+                        return false;
+                    }
+                }
+            }
+        }
+        true
     }
 
     /// CPUs of every core that has at least one CPU in `cpus`.
@@ -301,7 +435,7 @@ impl Topology {
         let mut out = CpuSet::new();
         for cpu in cpus.iter() {
             if let Some(place) = self.place(cpu) {
-                for &sibling in &self.core_cpus[place.core] {
+                for &sibling in self.core_cpus(place.core) {
                     out.insert(sibling);
                 }
             }
@@ -361,7 +495,8 @@ mod tests {
         .unwrap();
         assert_eq!(t.cpus_per_core(), 1);
         let free = CpuSet::parse("0-2").unwrap();
-        assert_eq!(t.whole_core_cpus_in(&free), 2);
+        assert_eq!(t.whole_core_cpus_in(&free, usize::MAX), 2);
+        assert_eq!(t.whole_core_cpus_in(&free, 1), 2);
         assert_eq!(t.cores_touching(&free).to_string(), "0-3");
     }
 

@@ -107,7 +107,7 @@ impl CpuTopology {
 /// Parse a cpulist and return its canonical form.
 #[pyfunction]
 fn cpuset_normalize(text: &str) -> PyResult<String> {
-    Ok(parse(text)?.to_string())
+    Ok(parse(text)?.to_cpulist())
 }
 
 /// Pick `count` CPUs of `free` as the kubelet's static policy would (see drafast_cpuset::take).
@@ -130,7 +130,7 @@ fn cpuset_take(
     // Below 1 is refused by `take` itself; only the sign needs saving from the cast.
     let asked = usize::try_from(count.max(0)).unwrap_or(usize::MAX);
     match cs::take(&topology.inner, &free_set, asked, options) {
-        Ok(picked) => Ok(picked.to_string()),
+        Ok(picked) => Ok(picked.to_cpulist()),
         Err(cs::AllocationError::OutsideTopology { cpus }) => Err(CpuListError::new_err(format!(
             "free cpulist {free:?}: CPUs {cpus} are not in the topology ({})",
             topology.inner.cpus()
