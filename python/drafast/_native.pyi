@@ -215,9 +215,6 @@ class IoWorker:
     ) -> int:
         """``rewrite_claim_lines`` in the background; the outcome is a bool or a DeviceError."""
 
-    def submit_cdi_write(self, directory: str, file_name: str, spec: bytes) -> int:
-        """``cdi_write_spec`` in the background; the outcome is the path or a CDIError."""
-
     def finished(self) -> list[tuple[int, object]]:
         """``(job id, result or exception instance)`` of the jobs finished since the last call."""
 

@@ -132,9 +132,7 @@ class DriverProcess:
         if not isinstance(self.driver, KubeletDriver):
             raise ConfigError(f"driver {opts.driver_name} cannot run as a node plugin")
         self.store = ClaimStore(_plugin_dir(opts), io=self.io, metrics=self.metrics)
-        self.cdi = ClaimSpecWriter(
-            opts.cdi_dir, opts.driver_name, self.driver.cdi_class, io=self.io
-        )
+        self.cdi = ClaimSpecWriter(opts.cdi_dir, opts.driver_name, self.driver.cdi_class)
         self.core = PluginCore(
             PluginSettings(driver_name=DriverName(opts.driver_name), serialize=opts.serialize),
             self.driver,

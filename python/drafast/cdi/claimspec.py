@@ -15,20 +15,18 @@ import orjson
 from drafast import _native
 from drafast.errors import CDIError
 from drafast.resourceapi.cdiedits import edits_to_json
-from drafast.runtime.iojobs import IoJobs
 from drafast.types import PreparedClaim, PreparedDevice
 
 
 class ClaimSpecWriter:
     """Writes and removes the per-claim CDI spec files of one driver in one CDI directory."""
 
-    def __init__(self, cdi_dir: Path, driver_name: str, cdi_class: str, *, io: IoJobs) -> None:
+    def __init__(self, cdi_dir: Path, driver_name: str, cdi_class: str) -> None:
         self.cdi_dir = cdi_dir
         self.vendor = f"k8s.{driver_name}"
         self.cdi_class = cdi_class
         self.kind = f"{self.vendor}/{cdi_class}"
         self._dir = str(cdi_dir)
-        self._jobs = io
         _native.cdi_validate_vendor(self.vendor)
         _native.cdi_validate_class(cdi_class)
 
@@ -62,16 +60,37 @@ class ClaimSpecWriter:
         return orjson.dumps({"kind": self.kind, "devices": devices})
 
     def write(self, claim_uid: str, prepared: PreparedClaim) -> asyncio.Future[object]:
-        """Start writing (or rewriting) the claim's spec atomically, on a native I/O thread
-        (creating the CDI directory if it is missing); the future gets the path written, or None
-        when no device has edits. Starting is synchronous, so a caller can overlap the write with
-        other work (the core overlaps it with the checkpoint commit)."""
+        """Write (or rewrite) the claim's spec atomically, creating the CDI directory if it is
+        missing; the returned future, already done, holds the path written (None when no device
+        has edits) or the :class:`CDIError`, so a caller treats it like the checkpoint commit
+        it overlaps with.
+
+        Inline, not on an I/O thread: the CDI directory is a tmpfs (``/var/run/cdi``) and the
+        write has no fsync, a few syscalls (~30 µs). Handing it to a worker cost more than the
+        write -- a worker wake-up, then a wake-up of the event loop -- measured: prepare p50
+        and CPU per claim both lower inline."""
+        done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         spec = self.render(claim_uid, prepared)
-        if spec is None:
-            done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-            done.set_result(None)
-            return done
-        return self._jobs.cdi_write(self._dir, self.file_name(claim_uid), spec)
+        try:
+            done.set_result(None if spec is None else self._write_now(claim_uid, spec))
+        except CDIError as err:
+            done.set_exception(err)
+        return done
+
+    def _write_now(self, claim_uid: str, spec: bytes) -> str:
+        try:
+            return _native.cdi_write_spec(self._dir, self.file_name(claim_uid), spec)
+        except CDIError:
+            if self.cdi_dir.is_dir():
+                raise
+        # The first write, or /var/run/cdi was wiped (a reboot): create it, then once more.
+        try:
+            self.cdi_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise CDIError(
+                f"CDI directory {self._dir}: cannot create: {err.strerror or err}"
+            ) from err
+        return _native.cdi_write_spec(self._dir, self.file_name(claim_uid), spec)
 
     def remove_leftovers(self) -> list[str]:
         """Remove the temp files of spec writes that a crash interrupted (only this driver's:

@@ -236,8 +236,8 @@ class PluginCore:
 
             claim = resolve_claim(got, ref, self.driver.name)
             prepared = await self.driver.prepare(claim)
-            # The spec and the checkpoint record are written at the same time, each on its own
-            # I/O thread. Either order of a crash is safe: a spec without a record is removed by
+            # The spec is written (inline: tmpfs), then the record is committed (on an I/O
+            # thread). Either order of a crash is safe: a spec without a record is removed by
             # unprepare; a record without a spec is re-materialized by the kubelet's retry.
             spec = self.cdi.write(ref.uid, prepared)
             record = ClaimRecord(

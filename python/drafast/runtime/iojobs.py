@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 from drafast import _native
 
-PROCESS_THREADS = 3  # a commit's fsync, a file rename and a CDI write can all be in flight
+PROCESS_THREADS = 3  # a commit's fsync and driver file rewrites (several files) in flight at once
 
 
 class IoJobs:
@@ -25,8 +25,7 @@ class IoJobs:
     Every event loop that submits watches the worker's socket; one wake-up collects every
     outcome that is ready, and an outcome for another loop's job is handed to that loop
     thread-safely. ``drafast.app`` builds one per process and hands it to every component, so
-    outcomes of a
-    claim's checkpoint commit, file rewrite and CDI write often arrive with one wake-up.
+    the outcomes of a claim's checkpoint commit and file rewrites often arrive with one wake-up.
     """
 
     def __init__(self, name: str, threads: int = 1) -> None:
@@ -75,10 +74,6 @@ class IoJobs:
         out = await self.run(lambda w: w.submit_rewrite(path, changes, durable, exact))
         assert isinstance(out, bool)
         return out
-
-    def cdi_write(self, directory: str, file_name: str, spec: bytes) -> asyncio.Future[object]:
-        """Start ``_native.cdi_write_spec``; the future gets the path written."""
-        return self.submit(lambda w: w.submit_cdi_write(directory, file_name, spec))
 
     def _collect(self) -> None:
         with self._lock:

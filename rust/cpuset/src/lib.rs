@@ -16,6 +16,8 @@ mod combinations;
 mod cpulist;
 mod distributed;
 mod error;
+mod groups;
+mod order;
 mod packed;
 pub mod policy;
 mod set;

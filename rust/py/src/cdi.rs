@@ -12,11 +12,6 @@ fn error(e: cdi::Error) -> PyErr {
     CDIError::new_err(e.to_string())
 }
 
-/// A `CDIError` from a message (outcomes of background writes, see `jobs.rs`).
-pub(crate) fn error_from(msg: String) -> PyErr {
-    CDIError::new_err(msg)
-}
-
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CDI_VERSIONS", cdi::VERSIONS.to_vec())?;
     m.add_function(wrap_pyfunction!(cdi_validate_vendor, m)?)?;

@@ -30,10 +30,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 enum Outcome {
     Generation(u64),
     Written(bool),
-    Path(String),
     Checkpoint(String),
     Device(String),
-    Cdi(String),
     /// A bug: the job panicked. Its caller gets a RuntimeError instead of waiting forever.
     Panicked(String),
 }
@@ -202,31 +200,6 @@ impl IoWorker {
         }))
     }
 
-    /// Write a CDI spec (see ``cdi_write_spec``) in the background, creating the directory if
-    /// it is missing; returns the job id. The outcome is the path written or a ``CDIError``.
-    fn submit_cdi_write(
-        &self,
-        directory: PathBuf,
-        file_name: String,
-        spec: &[u8],
-    ) -> PyResult<u64> {
-        let spec = spec.to_vec();
-        self.submit(Box::new(move || {
-            // The first write, or /var/run/cdi was wiped by a reboot.
-            if !directory.is_dir() {
-                if let Err(e) = std::fs::create_dir_all(&directory) {
-                    let dir = directory.display();
-                    return Outcome::Cdi(format!("CDI directory {dir}: cannot create: {e}"));
-                }
-            }
-            match drafast_cdi::write_spec(&directory, &file_name, &spec) {
-                // Built from two str arguments: valid UTF-8.
-                Ok(path) => Outcome::Path(path.to_string_lossy().into_owned()),
-                Err(e) => Outcome::Cdi(e.to_string()),
-            }
-        }))
-    }
-
     /// Outcomes of the jobs finished since the last call: ``(job id, result or exception)``.
     fn finished(&self, py: Python<'_>) -> PyResult<Vec<(u64, Py<PyAny>)>> {
         let taken = {
@@ -245,12 +218,10 @@ impl IoWorker {
                 let value = match outcome {
                     Outcome::Generation(g) => g.into_pyobject(py)?.into_any().unbind(),
                     Outcome::Written(w) => w.into_pyobject(py)?.to_owned().into_any().unbind(),
-                    Outcome::Path(p) => p.into_pyobject(py)?.into_any().unbind(),
                     Outcome::Checkpoint(msg) => checkpoint::error(msg).into_value(py).into_any(),
                     Outcome::Device(msg) => {
                         crate::lines::device_error(msg).into_value(py).into_any()
                     }
-                    Outcome::Cdi(msg) => crate::cdi::error_from(msg).into_value(py).into_any(),
                     Outcome::Panicked(msg) => {
                         let msg = format!("io worker {}: job {id} panicked: {msg}", self.name);
                         PyRuntimeError::new_err(msg).into_value(py).into_any()

@@ -42,7 +42,7 @@ def touch(p: Path) -> None:
 
 
 async def test_names_and_ids_follow_the_go_helper(tmp_path: Path, io_jobs: IoJobs) -> None:
-    w = ClaimSpecWriter(tmp_path, "gpu.example.com", "gpu", io=io_jobs)
+    w = ClaimSpecWriter(tmp_path, "gpu.example.com", "gpu")
     p = prepared(
         dev("g0", ContainerEdits(env=("X=1",))),
         dev("g1"),
@@ -64,28 +64,28 @@ async def test_names_and_ids_follow_the_go_helper(tmp_path: Path, io_jobs: IoJob
 
 
 async def test_no_edits_no_spec(tmp_path: Path, io_jobs: IoJobs) -> None:
-    w = ClaimSpecWriter(tmp_path, "d.example.com", "c", io=io_jobs)
+    w = ClaimSpecWriter(tmp_path, "d.example.com", "c")
     assert await w.write("u", prepared(dev("a"))) is None
     assert files(tmp_path) == []
 
 
 async def test_host_path_raises_min_version(tmp_path: Path, io_jobs: IoJobs) -> None:
-    w = ClaimSpecWriter(tmp_path, "d.example.com", "c", io=io_jobs)
+    w = ClaimSpecWriter(tmp_path, "d.example.com", "c")
     e = ContainerEdits(device_nodes=(DeviceNode(path="/dev/x", host_path="/dev/y"),))
     spec = load(await w.write("u", prepared(dev("a", e))))
     assert spec["cdiVersion"] == "0.5.0"
 
 
 async def test_invalid_edits_are_rejected_with_the_value(tmp_path: Path, io_jobs: IoJobs) -> None:
-    w = ClaimSpecWriter(tmp_path, "d.example.com", "c", io=io_jobs)
+    w = ClaimSpecWriter(tmp_path, "d.example.com", "c")
     with pytest.raises(CDIError, match="NOEQUALS"):
         await w.write("u", prepared(dev("a", ContainerEdits(env=("NOEQUALS",)))))
     with pytest.raises(CDIError):
-        ClaimSpecWriter(tmp_path, "d.example.com", "-bad", io=io_jobs)
+        ClaimSpecWriter(tmp_path, "d.example.com", "-bad")
 
 
 async def test_a_missing_cdi_directory_is_created(tmp_path: Path, io_jobs: IoJobs) -> None:
-    w = ClaimSpecWriter(tmp_path / "wiped" / "cdi", "d.example.com", "c", io=io_jobs)
+    w = ClaimSpecWriter(tmp_path / "wiped" / "cdi", "d.example.com", "c")
     path = await w.write("u", prepared(dev("a", ContainerEdits(env=("A=1",)))))
     assert path == str(tmp_path / "wiped" / "cdi" / "k8s.d.example.com-c_u.json")
     assert load(path)["devices"][0]["containerEdits"] == {"env": ["A=1"]}
@@ -93,7 +93,7 @@ async def test_a_missing_cdi_directory_is_created(tmp_path: Path, io_jobs: IoJob
 
 async def test_an_uncreatable_cdi_directory_is_a_cdi_error(tmp_path: Path, io_jobs: IoJobs) -> None:
     touch(tmp_path / "file")
-    w = ClaimSpecWriter(tmp_path / "file" / "cdi", "d.example.com", "c", io=io_jobs)
+    w = ClaimSpecWriter(tmp_path / "file" / "cdi", "d.example.com", "c")
     with pytest.raises(CDIError, match=r"CDI directory .*file/cdi: cannot create"):
         await w.write("u", prepared(dev("a", ContainerEdits(env=("A=1",)))))
 
@@ -101,7 +101,7 @@ async def test_an_uncreatable_cdi_directory_is_a_cdi_error(tmp_path: Path, io_jo
 def test_leftovers_of_interrupted_writes_are_removed_only_for_this_driver(
     tmp_path: Path, io_jobs: IoJobs
 ) -> None:
-    w = ClaimSpecWriter(tmp_path, "d.example.com", "c", io=io_jobs)
+    w = ClaimSpecWriter(tmp_path, "d.example.com", "c")
     ours = ".k8s.d.example.com-c_u1.json.tmp.123.4"
     keep = [
         "k8s.d.example.com-c_u1.json",  # a live spec
@@ -113,6 +113,6 @@ def test_leftovers_of_interrupted_writes_are_removed_only_for_this_driver(
     assert w.remove_leftovers() == [ours]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(keep)
     assert (
-        ClaimSpecWriter(tmp_path / "missing", "d.example.com", "c", io=io_jobs).remove_leftovers()
+        ClaimSpecWriter(tmp_path / "missing", "d.example.com", "c").remove_leftovers()
         == []
     )

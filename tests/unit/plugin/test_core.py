@@ -129,7 +129,7 @@ def make_core(
         drv,
         src,
         ClaimStore(tmp_path, io=io),
-        ClaimSpecWriter(tmp_path / "cdi", DRIVER, "t", io=io),
+        ClaimSpecWriter(tmp_path / "cdi", DRIVER, "t"),
     )
     return core, src, drv
 
@@ -218,7 +218,7 @@ async def test_a_failed_cdi_write_is_a_claim_error_and_the_retry_repairs_it(
     core, src, drv = make_core(tmp_path, io_jobs)
     blocker = tmp_path / "blocker"
     blocker.write_text("")  # the CDI dir cannot be created below a regular file
-    core.cdi = ClaimSpecWriter(blocker / "cdi", DRIVER, "t", io=io_jobs)
+    core.cdi = ClaimSpecWriter(blocker / "cdi", DRIVER, "t")
     ref = src.add("c")
     res = await core.prepare([ref])
     assert "cannot create" in res[ref.uid].error and str(blocker / "cdi") in res[ref.uid].error

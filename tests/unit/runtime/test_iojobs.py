@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from drafast import _native
-from drafast.errors import CDIError, CheckpointError, DeviceError
+from drafast.errors import CheckpointError, DeviceError
 from drafast.runtime.iojobs import IoJobs
 
 
@@ -108,25 +108,4 @@ def test_loops_in_two_threads_share_one_worker(tmp_path: Path) -> None:
     for t in threads:
         t.join(30)
     assert results == {0: [True] * 50, 1: [True] * 50}
-    jobs.close()
-
-
-def same_bytes(a: str, b: str) -> bool:
-    return Path(a).read_bytes() == Path(b).read_bytes()
-
-
-async def test_cdi_writes_match_the_synchronous_native_write(tmp_path: Path) -> None:
-    jobs = IoJobs("test")
-    spec = b'{"kind": "k8s.d.example.com/c", "devices": [{"name": "u-a", "containerEdits": {}}]}'
-    (tmp_path / "sync").mkdir()
-    want = _native.cdi_write_spec(str(tmp_path / "sync"), "k8s.d.example.com-c_u.json", spec)
-    got = await jobs.cdi_write(str(tmp_path / "bg"), "k8s.d.example.com-c_u.json", spec)
-    assert got == str(tmp_path / "bg" / "k8s.d.example.com-c_u.json")  # the dir was created
-    assert same_bytes(str(got), want)
-    bad = b'{"kind": "k8s.d.example.com/c", "devices": [{"name": "", "containerEdits": {}}]}'
-    with pytest.raises(CDIError) as sync_err:
-        _native.cdi_write_spec(str(tmp_path / "sync"), "x.json", bad)
-    with pytest.raises(CDIError) as bg_err:
-        await jobs.cdi_write(str(tmp_path / "bg"), "x.json", bad)
-    assert str(bg_err.value) == str(sync_err.value)
     jobs.close()
