@@ -112,7 +112,4 @@ def test_leftovers_of_interrupted_writes_are_removed_only_for_this_driver(
         (tmp_path / name).write_text("{}")
     assert w.remove_leftovers() == [ours]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(keep)
-    assert (
-        ClaimSpecWriter(tmp_path / "missing", "d.example.com", "c").remove_leftovers()
-        == []
-    )
+    assert ClaimSpecWriter(tmp_path / "missing", "d.example.com", "c").remove_leftovers() == []
