@@ -1,6 +1,6 @@
 """Process plumbing shared by every layer: group commits (``batching``), the native background
-I/O worker (``iojobs``), the Prometheus metrics registry (``metrics``) and the log context
-(``logctx``).
+I/O worker (``iojobs``), the Prometheus metrics registry (``metrics``), the log context
+(``logctx``) and the heap trim after bursts of calls (``memtrim``).
 
 Imports only drafast.errors, drafast.types and drafast._native: never a driver, the plugin core or
 an edge. Nothing here is a module-level singleton; ``drafast.app`` builds one of each and passes
