@@ -1,5 +1,4 @@
-//! `IoWorker`: disk jobs (checkpoint commits, claim-line rewrites, CDI spec writes) on Rust
-//! threads.
+//! `IoWorker`: disk jobs (checkpoint commits, claim-line rewrites) on Rust threads.
 //!
 //! A job never needs the GIL: arguments are copied in when it is submitted, and its outcome is
 //! queued for Python to collect with `finished()`. The worker writes one byte to a socket when
@@ -7,13 +6,14 @@
 //! a Python thread hop per write (a thread that must take the GIL twice, each time waiting for a
 //! busy event loop to let go of it).
 
+use std::collections::VecDeque;
 use std::io::{self, Read as _, Write as _};
 use std::os::fd::AsRawFd as _;
 use std::os::unix::net::UnixStream;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use drafast_lines as lines;
@@ -38,6 +38,71 @@ enum Outcome {
 
 type Work = Box<dyn FnOnce() -> Outcome + Send>;
 
+/// Jobs waiting for a thread. Idle threads wait on `ready` and a submit wakes exactly one. (An
+/// mpsc receiver shared behind a mutex woke two threads per job: the one blocked in `recv` and,
+/// as that one let the mutex go, the next in line, which only took it to block in `recv` again:
+/// two needless context switches per job, on a VM each an inter-processor interrupt.)
+struct Queue {
+    state: Mutex<QueueState>,
+    ready: Condvar,
+}
+
+struct QueueState {
+    jobs: VecDeque<(u64, Work)>,
+    closed: bool,
+}
+
+impl Queue {
+    fn new() -> Self {
+        Queue {
+            state: Mutex::new(QueueState {
+                jobs: VecDeque::new(),
+                closed: false,
+            }),
+            ready: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queue a job; false once closed.
+    fn push(&self, job: (u64, Work)) -> bool {
+        let mut state = self.lock();
+        if state.closed {
+            return false;
+        }
+        state.jobs.push_back(job);
+        drop(state);
+        self.ready.notify_one();
+        true
+    }
+
+    /// The next job, waiting for one; None once closed and every queued job taken.
+    fn pop(&self) -> Option<(u64, Work)> {
+        let mut state = self.lock();
+        loop {
+            if let Some(job) = state.jobs.pop_front() {
+                return Some(job);
+            }
+            if state.closed {
+                return None;
+            }
+            state = self
+                .ready
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Take no more jobs; the threads finish the queued ones, then return.
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+    }
+}
+
 /// Finished jobs, and the socket end that signals "there are some".
 struct Done {
     outcomes: Mutex<Vec<(u64, Outcome)>>,
@@ -60,7 +125,7 @@ impl Done {
 #[pyclass(frozen, module = "drafast._native")]
 pub struct IoWorker {
     name: String,
-    jobs: Mutex<Option<mpsc::Sender<(u64, Work)>>>,
+    queue: Arc<Queue>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     done: Arc<Done>,
     wakeup: UnixStream,
@@ -70,22 +135,26 @@ pub struct IoWorker {
 impl IoWorker {
     fn submit(&self, work: Work) -> PyResult<u64> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let jobs = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
-        let sent = jobs.as_ref().map(|tx| tx.send((id, work)));
-        match sent {
-            Some(Ok(())) => Ok(id),
-            _ => Err(PyRuntimeError::new_err(format!(
+        if self.queue.push((id, work)) {
+            Ok(id)
+        } else {
+            Err(PyRuntimeError::new_err(format!(
                 "io worker {}: closed",
                 self.name
-            ))),
+            )))
         }
     }
 }
 
-fn run(rx: &Mutex<mpsc::Receiver<(u64, Work)>>, done: &Done) {
-    loop {
-        let next = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
-        let Ok((id, work)) = next else { return };
+impl Drop for IoWorker {
+    /// Without `close()`: the threads still finish the queued jobs, then end (not joined).
+    fn drop(&mut self) {
+        self.queue.close();
+    }
+}
+
+fn run(queue: &Queue, done: &Done) {
+    while let Some((id, work)) = queue.pop() {
         let outcome = panic::catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|cause| {
             let text = cause
                 .downcast_ref::<&str>()
@@ -116,23 +185,22 @@ impl IoWorker {
             outcomes: Mutex::new(Vec::new()),
             signal,
         });
-        let (tx, rx) = mpsc::channel();
-        let rx = Arc::new(Mutex::new(rx));
+        let queue = Arc::new(Queue::new());
         let handles = (0..threads)
             .map(|i| {
-                let (rx, done) = (Arc::clone(&rx), Arc::clone(&done));
+                let (queue, done) = (Arc::clone(&queue), Arc::clone(&done));
                 std::thread::Builder::new()
                     .name(format!(
                         "io-{}-{i}",
                         name.chars().take(8).collect::<String>()
                     ))
-                    .spawn(move || run(&rx, &done))
+                    .spawn(move || run(&queue, &done))
                     .map_err(os)
             })
             .collect::<PyResult<Vec<_>>>()?;
         Ok(IoWorker {
             name,
-            jobs: Mutex::new(Some(tx)),
+            queue,
             threads: Mutex::new(handles),
             done,
             wakeup,
@@ -234,12 +302,7 @@ impl IoWorker {
 
     /// Stop taking jobs, let the threads finish the queued ones and wait for them.
     fn close(&self, py: Python<'_>) {
-        drop(
-            self.jobs
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take(),
-        );
+        self.queue.close();
         let handles =
             std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
         py.detach(|| {

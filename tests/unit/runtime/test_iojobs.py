@@ -68,6 +68,17 @@ async def test_a_closed_worker_refuses_jobs(tmp_path: Path) -> None:
         await jobs.rewrite_lines(str(tmp_path / "f"), [], False)
 
 
+def test_close_finishes_every_queued_job_first(tmp_path: Path) -> None:
+    worker = _native.IoWorker("test", 3)
+    files = [tmp_path / f"f{i}" for i in range(40)]
+    for f in files:
+        f.write_text("")
+    ids = {worker.submit_rewrite(str(f), [("u", ["line claim=u"])], False) for f in files}
+    worker.close()  # returns once the threads are done
+    assert {job for job, _ in worker.finished()} == ids
+    assert all(f.read_text() == "line claim=u\n" for f in files)
+
+
 def test_thread_count_is_checked() -> None:
     with pytest.raises(ValueError, match=r"threads must be 1\.\.16"):
         _native.IoWorker("x", 0)
