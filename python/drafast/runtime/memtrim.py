@@ -35,9 +35,9 @@ _M_TRIM_THRESHOLD: Final = -1  # glibc's malloc.h
 _M_MMAP_THRESHOLD: Final = -3
 
 
-def glibc_malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim`` once its thresholds are raised (see the module docstring), or
-    None where the C library has neither."""
+def tune_glibc_heap() -> Callable[[int], int] | None:
+    """Raise glibc's mmap and trim thresholds (see the module docstring) and return its
+    ``malloc_trim``; None where the C library has neither."""
     import ctypes  # here, not at start: the plugin serves first
 
     try:
@@ -83,7 +83,7 @@ class MemoryTrimmer:
         tick = self._idle / TICKS_PER_IDLE
         if self._trim is None:
             await asyncio.sleep(tick)  # after the start: the kubelet's first calls come first
-            self._trim = glibc_malloc_trim()
+            self._trim = tune_glibc_heap()
         if self._trim is None:
             log.info("no malloc_trim in this C library: the heap is not trimmed after bursts")
             return

@@ -18,11 +18,17 @@ fn temp_files(dir: &Path) -> Vec<String> {
     names.filter(|n| n.contains(".tmp.")).collect()
 }
 
-#[test]
-fn open_missing_commit_reopen() {
+/// A store at `ckpt` in a new temp dir (kept alive by the returned guard).
+fn fresh_store() -> (tempfile::TempDir, PathBuf, Store) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ckpt");
     let store = Store::open(&path).unwrap();
+    (dir, path, store)
+}
+
+#[test]
+fn open_missing_commit_reopen() {
+    let (dir, path, store) = fresh_store();
     assert_eq!((store.generation(), store.commits()), (0, 0));
     assert!(!path.exists());
     assert_eq!(store.commit(&[], &[]).unwrap(), 0);
@@ -79,9 +85,7 @@ fn files(store: &Store) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
 
 #[test]
 fn commits_append_to_the_journal_until_it_outgrows_the_base() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ckpt");
-    let store = Store::open(&path).unwrap();
+    let (_dir, path, store) = fresh_store();
     store.commit(&[("a", b"1")], &[]).unwrap();
     store.commit(&[("b", b"2")], &["a"]).unwrap();
     assert!(!path.exists(), "no base until the first compaction");
@@ -107,9 +111,7 @@ fn commits_append_to_the_journal_until_it_outgrows_the_base() {
 
 #[test]
 fn a_torn_journal_tail_is_cut_at_open() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ckpt");
-    let store = Store::open(&path).unwrap();
+    let (_dir, path, store) = fresh_store();
     store.commit(&[("a", b"1")], &[]).unwrap();
     let whole = fs::read(store.journal_path()).unwrap();
     store.commit(&[("b", b"2")], &[]).unwrap();
@@ -142,9 +144,7 @@ fn a_torn_journal_tail_is_cut_at_open() {
 
 #[test]
 fn a_damaged_journal_refuses_to_open_and_is_left_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ckpt");
-    let store = Store::open(&path).unwrap();
+    let (_dir, path, store) = fresh_store();
     store.commit(&[("a", b"\"value\"")], &[]).unwrap();
     store.commit(&[("b", b"2")], &[]).unwrap();
     let mut data = fs::read(store.journal_path()).unwrap();
@@ -188,9 +188,7 @@ fn failed_appends_change_nothing() {
 
 #[test]
 fn failed_compactions_keep_old_files_and_state() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ckpt");
-    let store = Store::open(&path).unwrap();
+    let (dir, path, store) = fresh_store();
     store.commit(&[("a", b"1")], &[]).unwrap();
     let before = files(&store);
     let big = big();
@@ -261,9 +259,7 @@ fn relative_path_uses_current_directory() {
 
 #[test]
 fn concurrent_commits_are_serialized() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ckpt");
-    let store = Store::open(&path).unwrap();
+    let (_dir, path, store) = fresh_store();
     std::thread::scope(|s| {
         for t in 0..4 {
             let store = &store;

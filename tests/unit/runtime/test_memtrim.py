@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from drafast.runtime.memtrim import MemoryTrimmer, glibc_malloc_trim
+from drafast.runtime.memtrim import MemoryTrimmer, tune_glibc_heap
 
 IDLE = 0.04
 
@@ -86,7 +86,7 @@ async def test_zero_idle_seconds_turns_it_off() -> None:
 async def test_a_c_library_without_malloc_trim_is_a_no_op(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr("drafast.runtime.memtrim.glibc_malloc_trim", lambda: None)
+    monkeypatch.setattr("drafast.runtime.memtrim.tune_glibc_heap", lambda: None)
     caplog.set_level(logging.INFO, logger="drafast.runtime.memtrim")
     trimmer = MemoryTrimmer(lambda: 0, IDLE)
     await asyncio.wait_for(trimmer.run(), 1.0)
@@ -94,14 +94,14 @@ async def test_a_c_library_without_malloc_trim_is_a_no_op(
 
 
 def test_glibc_trim_is_found_and_runs_here() -> None:
-    trim = glibc_malloc_trim()  # this machine is Linux with glibc
+    trim = tune_glibc_heap()  # this machine is Linux with glibc
     assert trim is not None
     assert trim(0) in (0, 1)  # 1: memory was given back, 0: there was none to give
 
 
 _PROBE = """
 import ctypes, sys
-from drafast.runtime.memtrim import MMAP_THRESHOLD, glibc_malloc_trim
+from drafast.runtime.memtrim import MMAP_THRESHOLD, tune_glibc_heap
 
 class Mallinfo2(ctypes.Structure):
     _fields_ = [(n, ctypes.c_size_t) for n in (
@@ -110,7 +110,7 @@ class Mallinfo2(ctypes.Structure):
 libc = ctypes.CDLL(None)
 libc.mallinfo2.restype = Mallinfo2
 if sys.argv[1] == "tuned":
-    assert glibc_malloc_trim() is not None
+    assert tune_glibc_heap() is not None
 mapped = libc.mallinfo2().hblks
 block = bytearray(MMAP_THRESHOLD // 2)  # like a TLS read: over glibc's default of 128 KiB
 print(libc.mallinfo2().hblks - mapped)
