@@ -8,6 +8,8 @@ sockets, the checkpoint or the API server:
 * :class:`KubeletDriver` -- a node-local driver: publishes devices and prepares claims;
 * :class:`HealthSource` -- optional: reports device health to the kubelet;
 * :class:`RestoringDriver` -- optional: rebuilds state from the prepared claims at start;
+* :class:`StagedDriver` -- optional, with :class:`RestoringDriver`: prepares in two stages, so
+  its host changes overlap the checkpoint commit;
 * :class:`PushingSource` -- optional: pushes new desired state instead of waiting for a resync;
 * :class:`Runnable` -- optional: a loop of the driver's own, run beside the framework's;
 * :class:`ContainerHooks` -- optional: container-lifecycle hooks from the runtime (the CPU driver).
@@ -128,6 +130,42 @@ class RestoringDriver(Protocol):
         rebuild in-memory state and repair host state a crash or power loss left behind
         (including a claim whose unprepare already ran, see above). Must be idempotent; errors
         are logged and do not stop the plugin."""
+        ...
+
+
+@runtime_checkable
+class StagedDriver(Protocol):
+    """Optional, for a :class:`RestoringDriver`: ``prepare`` split into ``plan`` and ``apply``
+    so that the host changes overlap the commit of the claim's checkpoint record.
+
+    ``plan`` decides everything ``prepare`` would return and changes nothing on the host;
+    ``apply`` makes the host match what ``plan`` returned. The core commits the record while
+    ``apply`` runs and answers once both are done, so a prepare waits for the slower of the two
+    instead of their sum. ``prepare`` must stay equivalent to ``plan`` then ``apply`` (other
+    callers use it); the core uses the two stages only for a driver that also restores.
+
+    Why this is safe only for a restoring driver: either half may finish without the other.
+
+    * A crash: the record without the host change, or the host change without the record.
+      ``restore`` repairs both at the next start (it sees only durable claims).
+    * ``apply`` fails and the record is already durable: the core calls ``unprepare`` and
+      removes the record and the CDI spec before it answers the error. If the removal fails,
+      the record stays; the kubelet's retry then finds it and gets ``apply`` again (below).
+    * The commit fails: the core waits for ``apply``, then rolls back as for any driver
+      (``unprepare``, spec removed).
+
+    The core also calls ``apply`` for a claim it answers from the checkpoint (a retry, a
+    kubelet restart), so ``apply`` must be idempotent and cheap when nothing changed.
+    """
+
+    async def plan(self, claim: Claim) -> PreparedClaim:
+        """What ``prepare`` would return, without changing the host. Raises a
+        :class:`drafast.errors.DrafastError` naming the claim to fail it."""
+        ...
+
+    async def apply(self, ref: ClaimRef, prepared: PreparedClaim) -> None:
+        """Make the host match ``prepared`` (what ``plan`` returned, possibly in an earlier
+        process). Idempotent. On failure it may leave part done: ``unprepare`` follows."""
         ...
 
 
@@ -322,4 +360,5 @@ __all__ = [
     "RestoringDriver",
     "Role",
     "Runnable",
+    "StagedDriver",
 ]

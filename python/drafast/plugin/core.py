@@ -2,10 +2,12 @@
 
 For each prepare call: claims not yet in the checkpoint are fetched concurrently (before any
 lock), then each distinct claim is handled under its own lock: checkpoint hit -> rewrite the CDI
-spec and answer the same devices; miss -> resolve, ``driver.prepare``, write the CDI spec,
-checkpoint (group-committed, durable before the answer). Every requested UID gets an entry;
-failures are per-claim error strings naming the claim. Per-claim work is shielded from the
-caller's cancellation (a kubelet timeout), so a finished prepare is always checkpointed.
+spec (and ``apply`` again, for a staged driver) and answer the same devices; miss -> resolve,
+``driver.prepare``, write the CDI spec, checkpoint (group-committed, durable before the answer);
+for a :class:`StagedDriver` that restores: ``plan``, then ``apply`` while the record commits.
+Every requested UID gets an entry; failures are per-claim error strings naming the claim.
+Per-claim work is shielded from the caller's cancellation (a kubelet timeout), so a finished
+prepare is always checkpointed.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from drafast.cdi import ClaimSpecWriter
 from drafast.config import PluginSettings
-from drafast.driver import ClaimSource, KubeletDriver, RestoringDriver
+from drafast.driver import ClaimSource, KubeletDriver, RestoringDriver, StagedDriver
 from drafast.errors import CheckpointError, ClaimError, DrafastError, DriverStateError
 from drafast.plugin.locks import KeyedLocks
 from drafast.plugin.results import DeviceResult, PrepareResult, UnprepareResult
@@ -27,6 +29,9 @@ from drafast.resourceapi.names import check_claim_name, check_claim_namespace, c
 from drafast.runtime.metrics import Metrics
 from drafast.state import ClaimRecord, ClaimStore
 from drafast.types import JSON, ClaimRef, PreparedClaim, base_request
+
+if TYPE_CHECKING:  # annotations only: drafast.types loads it with the first prepare
+    from drafast.types import Claim
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +81,9 @@ class PluginCore:
         # A driver that rebuilds from the checkpoint at start may unprepare and lose the record
         # in either order, so the two overlap (see _unprepare_overlapped).
         self._restores = isinstance(driver, RestoringDriver)
+        # Its host changes overlap the record's commit; safe because restore repairs either
+        # half done without the other (see StagedDriver).
+        self._stages = driver if self._restores and isinstance(driver, StagedDriver) else None
 
     async def restore(self) -> None:
         """Hand every checkpointed claim back to a :class:`RestoringDriver` (at start).
@@ -225,6 +233,8 @@ class PluginCore:
             if record is not None:
                 # Idempotent: /var/run/cdi may have been wiped (reboot); always re-materialize.
                 await self.cdi.write(ref.uid, record.prepared)
+                if self._stages is not None:  # the record may have outlived a failed apply
+                    await self._stages.apply(ref, record.prepared)
                 return self._answer(record)
             got = fetched.get(ref.uid)
             if got is None:  # became unprepared while we fetched; fetch now
@@ -235,6 +245,8 @@ class PluginCore:
             from drafast.resourceapi.claim import resolve_claim
 
             claim = resolve_claim(got, ref, self.driver.name)
+            if self._stages is not None:
+                return await self._prepare_staged(ref, claim, self._stages)
             prepared = await self.driver.prepare(claim)
             # The spec is written (inline: tmpfs), then the record is committed (on an I/O
             # thread). Either order of a crash is safe: a spec without a record is removed by
@@ -253,18 +265,47 @@ class PluginCore:
             await spec
             return self._answer(record)
 
+    async def _prepare_staged(
+        self, ref: ClaimRef, claim: Claim, stages: StagedDriver
+    ) -> PrepareResult:
+        """``plan``, then ``apply`` and the record's commit at the same time (a prepare waits
+        for the slower one, not both). Each half that fails undoes what the other did."""
+        prepared = await stages.plan(claim)
+        spec = self.cdi.write(ref.uid, prepared)
+        record = ClaimRecord(
+            ref=ref, prepared=prepared, cdi_ids=self.cdi.device_ids(ref.uid, prepared)
+        )
+        applying = asyncio.ensure_future(stages.apply(ref, prepared))
+        try:
+            await self.store.put(record)
+        except BaseException as err:
+            await asyncio.shield(self._roll_back(ref, prepared, spec, err, applying=applying))
+            raise
+        try:
+            await applying
+        except BaseException as err:
+            await asyncio.shield(self._withdraw(record, spec, err))
+            raise
+        await spec
+        return self._answer(record)
+
     async def _roll_back(
         self,
         ref: ClaimRef,
         prepared: PreparedClaim,
         spec: asyncio.Future[object],
         cause: BaseException,
+        *,
+        applying: asyncio.Future[None] | None = None,
     ) -> None:
         """Undo a prepare whose record could not be made durable: ``driver.unprepare`` with what
-        the driver returned, then remove the spec (after its write finished). Failures here are
-        logged and noted on ``cause``; the kubelet's retry prepares the claim again."""
-        with contextlib.suppress(BaseException):
-            await spec  # its outcome does not matter: the spec goes either way
+        the driver returned (once a staged driver's ``applying`` finished: it would race it),
+        then remove the spec (after its write finished). Failures here are logged and noted on
+        ``cause``; the kubelet's retry prepares the claim again."""
+        for pending in (spec, applying):
+            if pending is not None:
+                with contextlib.suppress(BaseException):
+                    await pending  # its outcome does not matter: both are undone either way
         try:
             await self.driver.unprepare(ref, prepared)
         except Exception as err:
@@ -283,6 +324,39 @@ class PluginCore:
             cause.add_note(f"rollback failed: CDI spec: {err}")
         log.warning(
             "prepare rolled back: its checkpoint record failed",
+            extra={"claim": str(ref), "error": str(cause)},
+        )
+
+    async def _withdraw(
+        self, record: ClaimRecord, spec: asyncio.Future[object], cause: BaseException
+    ) -> None:
+        """A staged driver's ``apply`` failed after the record became durable: ``unprepare``,
+        then remove the record and the spec. If a step fails, what follows stays (noted on
+        ``cause``): a kept record makes the kubelet's retry a checkpoint hit, which applies
+        again, and a restart's ``restore`` repairs the host from it."""
+        ref = record.ref
+        with contextlib.suppress(BaseException):
+            await spec
+        try:
+            await self.driver.unprepare(ref, record.prepared)
+            await self.store.delete(ref.uid)
+        except Exception as err:
+            log.error(
+                "undoing a prepare whose apply failed failed; its record is kept",
+                extra={"claim": str(ref), "error": str(err)},
+            )
+            cause.add_note(f"rollback failed, the checkpoint record is kept: {err}")
+            return
+        try:
+            self.cdi.remove(ref.uid)
+        except Exception as err:
+            log.error(
+                "removing the CDI spec of a rolled-back prepare failed",
+                extra={"claim": str(ref), "error": str(err)},
+            )
+            cause.add_note(f"rollback failed: CDI spec: {err}")
+        log.warning(
+            "prepare rolled back: the driver's apply failed",
             extra={"claim": str(ref), "error": str(cause)},
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import stat
@@ -79,7 +80,8 @@ def _scan(resource_dir: Path) -> dict[DeviceName, Path]:
 
 
 class FileDriver:
-    """Implements :class:`drafast.driver.KubeletDriver` and :class:`drafast.driver.HealthSource`."""
+    """Implements :class:`drafast.driver.KubeletDriver`, :class:`drafast.driver.HealthSource`,
+    :class:`drafast.driver.RestoringDriver` and :class:`drafast.driver.StagedDriver`."""
 
     cdi_class = "file"
 
@@ -163,7 +165,8 @@ class FileDriver:
             )
         return path
 
-    async def prepare(self, claim: Claim) -> PreparedClaim:
+    async def plan(self, claim: Claim) -> PreparedClaim:
+        """The claim's mounts and lines; the files are not touched (``apply`` writes them)."""
         if claim.configs:
             raise ConfigError(f"{claim.ref}: the file driver takes no opaque configuration")
         ns = claim.ref.namespace
@@ -190,16 +193,26 @@ class FileDriver:
                     share_id=alloc.share_id,
                 )
             )
-        try:
-            await _each(self._lines.set_claim(p, claim.ref.uid, lines) for p in paths)
-        except BaseException:
-            # Not checkpointed, so no unprepare will come: take back what was written.
-            await asyncio.gather(
-                *(self._lines.drop_claim(p, claim.ref.uid) for p in paths), return_exceptions=True
-            )
-            raise
         state = FileClaimState(files=tuple(paths), lines=tuple(lines))
         return PreparedClaim(devices=tuple(devices), state=state.to_json())
+
+    async def apply(self, ref: ClaimRef, prepared: PreparedClaim) -> None:
+        """Write the claim's lines into its files (no change, no write). A failure may leave
+        some files written: the caller unprepares."""
+        state = FileClaimState.from_json(prepared.state)
+        lines = list(state.lines)
+        await _each(self._lines.set_claim(p, ref.uid, lines) for p in state.files)
+
+    async def prepare(self, claim: Claim) -> PreparedClaim:
+        prepared = await self.plan(claim)
+        try:
+            await self.apply(claim.ref, prepared)
+        except BaseException:
+            # Not checkpointed, so no unprepare will come: take back what was written.
+            with contextlib.suppress(Exception):
+                await self.unprepare(claim.ref, prepared)
+            raise
+        return prepared
 
     async def restore(self, prepared: Sequence[tuple[ClaimRef, PreparedClaim]]) -> None:
         """Make every file hold exactly the lines of the checkpointed claims: repairs what a
