@@ -83,7 +83,8 @@ def _cells(
 def render(data: dict[str, Any]) -> str:
     passes: list[dict[str, Block]] = data["passes"]
     lines = [
-        f"drafast {data['drafast']} vs {data['reference']} (Go kubeletplugin helper), "
+        f"drafast {data['drafast']} ({data.get('python', 'Python ?')}) vs {data['reference']} "
+        "(Go kubeletplugin helper), "
         f"{len(passes)} passes alternating, {data.get('cpus', '?')} CPUs",
         "",
         "| metric | drafast | Go reference | ratio | target | met | "

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -247,6 +249,8 @@ def test_side_by_side_with_the_go_reference(
         )
     results = {
         "drafast": _git_head(),
+        # The plugin runs on this interpreter (sys.executable): say which build it was.
+        "python": f"Python {platform.python_version()}, {os.path.realpath(sys.executable)}",
         "reference": f"sigs.k8s.io/dra-example-driver {reference_version()}",
         "cpus": os.cpu_count(),
         "quiet": {"max_busy": QUIET_BUSY, "within_s": QUIET_WITHIN},
