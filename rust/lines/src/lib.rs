@@ -1,8 +1,8 @@
 //! Per-claim lines in shared files: the file driver's write path.
 //!
 //! A file may serve several claims; a claim owns the lines ending in ` claim=<uid>`. A rewrite
-//! reads the file, replaces the lines of the claims that changed, and renames a temp file over
-//! it (fsync first when durable): a crash leaves the old or the new content, never a mix, and
+//! reads the file, replaces the lines of the claims that changed, and swaps a temp file into
+//! its place (fsync first when durable): a crash leaves the old or the new content, never a mix, and
 //! lines written by anyone else are kept. Lines are `\n`-separated bytes, so content that is not
 //! UTF-8 passes through untouched.
 
