@@ -7,6 +7,7 @@ drafast, the Go reference, their ratio, the issue's target for it and whether it
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import sys
 from collections.abc import Callable
@@ -52,6 +53,18 @@ ROWS: list[tuple[str, str, Callable[[Block], float], tuple[str, float]]] = [
         ("none", 0.0),
     ),
     ("process start -> GetInfo answered p50", "ms", _p50("ready_s"), ("abs", 120.0)),
+    (
+        "API server CPU per prepare + unprepare",
+        "ms",
+        lambda b: b.get("apiserver_cpu_per_cycle_s", float("nan")) * 1e3,
+        ("none", 0.0),
+    ),
+    (
+        "API server CPU per round of 64 concurrent calls",
+        "ms",
+        lambda b: b.get("apiserver_cpu_per_concurrent64_round_s", float("nan")) * 1e3,
+        ("none", 0.0),
+    ),
 ]
 
 
@@ -95,6 +108,8 @@ def render(data: dict[str, Any]) -> str:
     d, g = _merged(passes, "drafast"), _merged(passes, "go")
     for row, unit, value, target in ROWS:
         dv, gv, ratio, want, met = _cells(d, g, value, target)
+        if math.isnan(dv) and math.isnan(gv):
+            continue  # results from before this row was measured
         per_pass = [_cells(p["drafast"], p["go"], value, target)[2] for p in passes]
         lines.append(
             f"| {row} | {dv:.2f} {unit} | {gv:.2f} {unit} | {ratio:.2f} | {want} | {met} | "
