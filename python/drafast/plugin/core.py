@@ -23,12 +23,13 @@ from drafast.cdi import ClaimSpecWriter
 from drafast.config import PluginSettings
 from drafast.driver import ClaimSource, KubeletDriver, RestoringDriver, StagedDriver
 from drafast.errors import CheckpointError, ClaimError, DrafastError, DriverStateError
+from drafast.plugin import undo
 from drafast.plugin.locks import KeyedLocks
 from drafast.plugin.results import DeviceResult, PrepareResult, UnprepareResult
 from drafast.resourceapi.names import check_claim_name, check_claim_namespace, check_claim_uid
 from drafast.runtime.metrics import Metrics
 from drafast.state import ClaimRecord, ClaimStore
-from drafast.types import JSON, ClaimRef, PreparedClaim, base_request
+from drafast.types import JSON, ClaimRef, base_request
 
 if TYPE_CHECKING:  # annotations only: drafast.types loads it with the first prepare
     from drafast.types import Claim
@@ -260,7 +261,9 @@ class PluginCore:
             except BaseException as err:
                 # Not durable, so no unprepare will ever come for it: undo the driver's work now,
                 # whatever happens to this task meanwhile, then report the commit's error.
-                await asyncio.shield(self._roll_back(ref, prepared, spec, err))
+                await asyncio.shield(
+                    undo.roll_back(ref, prepared, spec, err, driver=self.driver, cdi=self.cdi)
+                )
                 raise
             await spec
             return self._answer(record)
@@ -279,86 +282,21 @@ class PluginCore:
         try:
             await self.store.put(record)
         except BaseException as err:
-            await asyncio.shield(self._roll_back(ref, prepared, spec, err, applying=applying))
+            rollback = undo.roll_back(
+                ref, prepared, spec, err, driver=self.driver, cdi=self.cdi, applying=applying
+            )
+            await asyncio.shield(rollback)
             raise
         try:
             await applying
         except BaseException as err:
-            await asyncio.shield(self._withdraw(record, spec, err))
+            withdrawal = undo.withdraw(
+                record, spec, err, driver=self.driver, store=self.store, cdi=self.cdi
+            )
+            await asyncio.shield(withdrawal)
             raise
         await spec
         return self._answer(record)
-
-    async def _roll_back(
-        self,
-        ref: ClaimRef,
-        prepared: PreparedClaim,
-        spec: asyncio.Future[object],
-        cause: BaseException,
-        *,
-        applying: asyncio.Future[None] | None = None,
-    ) -> None:
-        """Undo a prepare whose record could not be made durable: ``driver.unprepare`` with what
-        the driver returned (once a staged driver's ``applying`` finished: it would race it),
-        then remove the spec (after its write finished). Failures here are logged and noted on
-        ``cause``; the kubelet's retry prepares the claim again."""
-        for pending in (spec, applying):
-            if pending is not None:
-                with contextlib.suppress(BaseException):
-                    await pending  # its outcome does not matter: both are undone either way
-        try:
-            await self.driver.unprepare(ref, prepared)
-        except Exception as err:
-            log.error(
-                "rollback of a prepare that was not checkpointed failed",
-                extra={"claim": str(ref), "error": str(err)},
-            )
-            cause.add_note(f"rollback failed: driver unprepare: {err}")
-        try:
-            self.cdi.remove(ref.uid)
-        except Exception as err:
-            log.error(
-                "removing the CDI spec of a rolled-back prepare failed",
-                extra={"claim": str(ref), "error": str(err)},
-            )
-            cause.add_note(f"rollback failed: CDI spec: {err}")
-        log.warning(
-            "prepare rolled back: its checkpoint record failed",
-            extra={"claim": str(ref), "error": str(cause)},
-        )
-
-    async def _withdraw(
-        self, record: ClaimRecord, spec: asyncio.Future[object], cause: BaseException
-    ) -> None:
-        """A staged driver's ``apply`` failed after the record became durable: ``unprepare``,
-        then remove the record and the spec. If a step fails, what follows stays (noted on
-        ``cause``): a kept record makes the kubelet's retry a checkpoint hit, which applies
-        again, and a restart's ``restore`` repairs the host from it."""
-        ref = record.ref
-        with contextlib.suppress(BaseException):
-            await spec
-        try:
-            await self.driver.unprepare(ref, record.prepared)
-            await self.store.delete(ref.uid)
-        except Exception as err:
-            log.error(
-                "undoing a prepare whose apply failed failed; its record is kept",
-                extra={"claim": str(ref), "error": str(err)},
-            )
-            cause.add_note(f"rollback failed, the checkpoint record is kept: {err}")
-            return
-        try:
-            self.cdi.remove(ref.uid)
-        except Exception as err:
-            log.error(
-                "removing the CDI spec of a rolled-back prepare failed",
-                extra={"claim": str(ref), "error": str(err)},
-            )
-            cause.add_note(f"rollback failed: CDI spec: {err}")
-        log.warning(
-            "prepare rolled back: the driver's apply failed",
-            extra={"claim": str(ref), "error": str(cause)},
-        )
 
     # ------------------------------------------------------------------ unprepare
 
@@ -407,29 +345,9 @@ class PluginCore:
         try:
             await self.driver.unprepare(ref, record.prepared)
         except BaseException as err:
-            await asyncio.shield(self._keep_record(record, removal, err))
+            await asyncio.shield(undo.keep_record(record, removal, err, store=self.store))
             raise
         await removal
-
-    async def _keep_record(
-        self, record: ClaimRecord, removal: asyncio.Task[None], cause: BaseException
-    ) -> None:
-        """The driver's unprepare failed: make sure the record stays (put it back if the
-        concurrent removal already made its absence durable). A failure to put it back is
-        logged and noted on ``cause``: until a restart (whose ``restore`` repairs it) the driver
-        keeps what it held for the claim."""
-        with contextlib.suppress(BaseException):
-            await removal  # a failed removal leaves the record where it was
-        if record.ref.uid in self.store:
-            return
-        try:
-            await self.store.put(record)
-        except Exception as err:
-            log.error(
-                "putting back the record of a failed unprepare failed",
-                extra={"claim": str(record.ref), "error": str(err)},
-            )
-            cause.add_note(f"its checkpoint record could not be kept: {err}")
 
     async def drain(self) -> None:
         """Wait for per-claim work that outlived a cancelled call (used at shutdown)."""
