@@ -135,3 +135,13 @@ def make_core(
         ClaimSpecWriter(tmp_path / "cdi", DRIVER, "t"),
     )
     return core, src, drv
+
+
+def break_commits(core: PluginCore, tmp_path: Path, io: IoJobs) -> Path:
+    """Give ``core`` a store whose commits fail (its directory is gone, so the journal cannot
+    be created); returns that directory: making it again lets commits through."""
+    state = tmp_path / "state"
+    state.mkdir()
+    core.store = ClaimStore(state, io=io)
+    state.rmdir()
+    return state

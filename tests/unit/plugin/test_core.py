@@ -13,7 +13,7 @@ from drafast.runtime.iojobs import IoJobs
 from drafast.state import ClaimStore
 from drafast.types import ClaimRef, ClaimUID, PreparedClaim
 
-from .fakes import DRIVER, Driver, make_core
+from .fakes import DRIVER, Driver, break_commits, make_core
 
 
 async def test_distinct_claims_run_concurrently_and_answers_use_base_names(
@@ -114,11 +114,8 @@ async def test_a_failed_cdi_write_is_a_claim_error_and_the_retry_repairs_it(
 async def test_a_failed_commit_is_rolled_back_by_the_core_and_the_retry_succeeds(
     tmp_path: Path, io_jobs: IoJobs
 ) -> None:
-    state = tmp_path / "state"
-    state.mkdir()
     core, src, drv = make_core(tmp_path, io_jobs)
-    core.store = ClaimStore(state, io=io_jobs)
-    state.rmdir()  # the next commit cannot create its journal
+    state = break_commits(core, tmp_path, io_jobs)
     ref = src.add("c")
     res = await core.prepare([ref])
     assert "checkpoint.json" in res[ref.uid].error, res[ref.uid].error
@@ -137,11 +134,8 @@ async def test_a_failed_commit_is_rolled_back_by_the_core_and_the_retry_succeeds
 async def test_a_failing_rollback_is_noted_on_the_claim_error(
     tmp_path: Path, io_jobs: IoJobs
 ) -> None:
-    state = tmp_path / "state"
-    state.mkdir()
     core, src, drv = make_core(tmp_path, io_jobs)
-    core.store = ClaimStore(state, io=io_jobs)
-    state.rmdir()
+    break_commits(core, tmp_path, io_jobs)
     ref = src.add("c")
 
     async def broken_unprepare(ref: ClaimRef, prepared: PreparedClaim) -> None:

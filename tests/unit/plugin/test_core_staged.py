@@ -9,7 +9,7 @@ from drafast.runtime.iojobs import IoJobs
 from drafast.state import ClaimStore
 from drafast.types import Claim, ClaimRef, PreparedClaim
 
-from .fakes import Driver, Restoring, make_core
+from .fakes import Driver, Restoring, break_commits, make_core
 
 
 class Staged(Restoring):
@@ -132,11 +132,8 @@ async def test_a_record_that_cannot_be_taken_out_is_kept_and_the_retry_applies_i
 async def test_a_failed_commit_rolls_back_after_apply_finished(
     tmp_path: Path, io_jobs: IoJobs
 ) -> None:
-    state = tmp_path / "state"
-    state.mkdir()
     core, src, drv = staged_core(tmp_path, io_jobs)
-    core.store = ClaimStore(state, io=io_jobs)
-    state.rmdir()  # the next commit cannot create its journal
+    state = break_commits(core, tmp_path, io_jobs)
     ref = src.add("c")
     res = await core.prepare([ref])
     assert "checkpoint.json" in res[ref.uid].error, res[ref.uid].error
