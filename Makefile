@@ -26,7 +26,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Real Kubernetes binaries for tests/e2e: built once per machine, outside the repo.
 export DRAFAST_CACHE := $(CACHE_DIR)
 
-DEPS_STAMP := $(VENV)/.deps-installed
+# The stamp's name carries the interpreter's resolved path: a virtualenv made by another
+# interpreter (an older checkout's default, or PYTHON=...) is made again from scratch.
+PYTHON_PATH := $(shell readlink -f "$$(command -v $(PYTHON))" 2>/dev/null)
+DEPS_STAMP := $(VENV)/.deps-installed$(subst /,-,$(PYTHON_PATH))
 NATIVE_STAMP := $(VENV)/.native-built
 RUST_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.lock
 # tools/generate-protos.sh compiles each; `make proto` rewrites them, `make proto-check` diffs them all.
@@ -44,7 +47,7 @@ help:
 
 $(DEPS_STAMP): requirements-dev.txt
 	@echo "==> creating virtualenv $(VENV) and installing pinned dependencies"
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv --clear $(VENV)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	@touch $@
 
