@@ -20,7 +20,6 @@ thresholds are not test failures.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import platform
@@ -49,6 +48,7 @@ from drafast.testing.bench import (
     PrepareRig,
     PrepareRounds,
     build_kubeletload,
+    process_cpu_seconds,
     tmpfs_dir,
     wait_quiet,
 )
@@ -154,38 +154,17 @@ def published(cp: ControlPlane, driver: str, within: float = 60.0) -> tuple[str,
         time.sleep(0.1)
 
 
-class ApiServerCpu:
-    """CPU seconds (user + system) the API server has used: it serves both plugins' claim GETs
-    on the same two CPUs, so its share of a prepare is shown beside the plugins' rows."""
-
-    def __init__(self) -> None:
-        self.stats: list[Path] = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            with contextlib.suppress(OSError):  # gone meanwhile
-                text = stat.read_text()
-                if text[text.index("(") + 1 : text.rindex(")")] == "kube-apiserver":
-                    self.stats.append(stat)
-        assert self.stats, "no kube-apiserver process found"
-
-    def seconds(self) -> float:
-        ticks = 0
-        for stat in self.stats:
-            text = stat.read_text()
-            utime, stime = text[text.rindex(")") + 2 :].split()[11:13]
-            ticks += int(utime) + int(stime)
-        return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def drive_metered(rounds: PrepareRounds, n: int, warmup: int, api: ApiServerCpu) -> float:
-    """``rounds.drive(n, warmup)``; returns the API server's CPU seconds per timed call (the
-    round's prepare; its claims' creation and unprepare are not counted)."""
+def drive_metered(rounds: PrepareRounds, n: int, warmup: int, pid: int) -> float:
+    """``rounds.drive(n, warmup)``; returns the CPU seconds process ``pid`` (the API server,
+    which serves both plugins' claim GETs on the same two CPUs) used per timed call: the round's
+    prepare, not its claims' creation or unprepare."""
     spent = 0.0
     for i in range(n + warmup):
         rounds.setup()
-        before = api.seconds()
+        before = process_cpu_seconds(pid)
         rounds.prepare()
         if i >= warmup:
-            spent += api.seconds() - before
+            spent += process_cpu_seconds(pid) - before
     rounds.unprepare_current()
     return spent / n
 
@@ -221,7 +200,7 @@ def block(cp: ControlPlane, who: Contender, root: Path, loop: BackgroundLoop) ->
         cpu0 = plugin.cpu_seconds()
         seq.drive(SEQ_ROUNDS, WARMUP)
         cpu = plugin.cpu_seconds() - cpu0
-        api = ApiServerCpu()
+        api = cp.pid("kube-apiserver")
         api_per_prepare = drive_metered(rig.rounds(1, 1, who.check), SEQ_ROUNDS, WARMUP, api)
         concurrent = rig.rounds(64, 64, who.check)
         api_per_concurrent64 = drive_metered(concurrent, BIG_ROUNDS, WARMUP, api)

@@ -278,6 +278,13 @@ def test_apiserver_restart_keeps_state_and_audit(control_plane: ControlPlane) ->
     cp.kubectl("delete", "namespace", "restart-check", "--wait=false")
 
 
+def test_pid_names_the_running_component(control_plane: ControlPlane) -> None:
+    pid = control_plane.pid("kube-apiserver")
+    assert Path(f"/proc/{pid}/comm").read_text().strip() == "kube-apiserver"
+    with pytest.raises(KeyError):
+        control_plane.pid("kube-proxy")  # not a component of this control plane
+
+
 def test_missing_binaries_fail_with_a_hint(tmp_path: Path) -> None:
     with pytest.raises(ControlPlaneError, match="make cluster-bins"):
         ControlPlane.start(tmp_path / "nothing-here", tmp_path / "work")

@@ -3,9 +3,10 @@ quiet."""
 
 from __future__ import annotations
 
+import os
 import time
 
-from drafast.testing.bench import BusyMeter, measure_load, wait_quiet
+from drafast.testing.bench import BusyMeter, measure_load, process_cpu_seconds, wait_quiet
 
 
 def test_a_busy_loop_shows_as_busy_cpu() -> None:
@@ -14,6 +15,15 @@ def test_a_busy_loop_shows_as_busy_cpu() -> None:
     while time.monotonic() < end:  # one core fully busy
         pass
     assert 0 < meter.busy() <= 1
+
+
+def test_process_cpu_seconds_counts_this_process_working() -> None:
+    start = process_cpu_seconds(os.getpid())
+    tick = 1 / os.sysconf("SC_CLK_TCK")
+    deadline = time.monotonic() + 30  # a bound against a hang, not a timing: ~20 ms of work
+    while process_cpu_seconds(os.getpid()) < start + 2 * tick:
+        assert time.monotonic() < deadline, "a busy loop was never counted as CPU time"
+        sum(range(10_000))
 
 
 def test_load_is_a_fraction_with_the_load_average() -> None:

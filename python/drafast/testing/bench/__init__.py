@@ -39,7 +39,7 @@ from drafast.testing.bench.kubelet import (
 )
 from drafast.testing.bench.loop import BackgroundLoop
 from drafast.testing.bench.machine import BusyMeter, Load, measure_load, wait_quiet
-from drafast.testing.bench.plugin import PluginProcess
+from drafast.testing.bench.plugin import PluginProcess, process_cpu_seconds
 from drafast.testing.bench.rig import PrepareRig, PrepareRounds, published_devices
 from drafast.testing.bench.stats import percentiles, record, tmpfs_dir
 
@@ -65,6 +65,7 @@ __all__ = [
     "measure_load",
     "open_kubelet",
     "percentiles",
+    "process_cpu_seconds",
     "published_devices",
     "record",
     "tmpfs_dir",

@@ -18,6 +18,14 @@ from drafast.testing.bench.loop import BackgroundLoop
 from drafast.testing.process import start_plugin, wait_accepting
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time process ``pid`` has used so far (``/proc/<pid>/stat``)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class PluginProcess:
     """A running plugin: ``proc``, its sockets, and ``ready_seconds`` from the process start to
@@ -104,11 +112,8 @@ class PluginProcess:
         return self.proc.pid
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the process has used so far (``/proc/<pid>/stat``)."""
-        stat = Path(f"/proc/{self.pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
-        utime, stime = int(fields[11]), int(fields[12])
-        return (utime + stime) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time the process has used so far."""
+        return process_cpu_seconds(self.pid)
 
     def rss_kib(self) -> int:
         """Resident memory now (``VmRSS`` of ``/proc/<pid>/status``)."""

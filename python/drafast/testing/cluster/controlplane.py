@@ -249,6 +249,13 @@ class ControlPlane:
             if not c.running():
                 raise ControlPlaneError(f"{c.name} is not running (log {c.log}):\n{c.tail()}")
 
+    def pid(self, name: str) -> int:
+        """The process ID of the running component ``name`` (``kube-apiserver``, ``etcd``...)."""
+        comp = self._by_name[name]
+        if comp.proc is None or not comp.running():
+            raise ControlPlaneError(f"{name} is not running (log {comp.log})")
+        return comp.proc.pid
+
     def stop_apiserver(self) -> None:
         """Stop kube-apiserver only (the others keep running and retry)."""
         self._by_name["kube-apiserver"].stop()
