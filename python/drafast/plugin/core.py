@@ -17,7 +17,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from drafast.cdi import ClaimSpecWriter
 from drafast.config import PluginSettings
@@ -29,10 +29,7 @@ from drafast.plugin.results import DeviceResult, PrepareResult, UnprepareResult
 from drafast.resourceapi.names import check_claim_name, check_claim_namespace, check_claim_uid
 from drafast.runtime.metrics import Metrics
 from drafast.state import ClaimRecord, ClaimStore
-from drafast.types import JSON, ClaimRef, base_request
-
-if TYPE_CHECKING:  # annotations only: drafast.types loads it with the first prepare
-    from drafast.types import Claim
+from drafast.types import JSON, ClaimRef, PreparedClaim, base_request
 
 log = logging.getLogger(__name__)
 
@@ -247,54 +244,42 @@ class PluginCore:
 
             claim = resolve_claim(got, ref, self.driver.name)
             if self._stages is not None:
-                return await self._prepare_staged(ref, claim, self._stages)
-            prepared = await self.driver.prepare(claim)
-            # The spec is written (inline: tmpfs), then the record is committed (on an I/O
-            # thread). Either order of a crash is safe: a spec without a record is removed by
-            # unprepare; a record without a spec is re-materialized by the kubelet's retry.
-            spec = self.cdi.write(ref.uid, prepared)
-            record = ClaimRecord(
-                ref=ref, prepared=prepared, cdi_ids=self.cdi.device_ids(ref.uid, prepared)
-            )
-            try:
-                await self.store.put(record)
-            except BaseException as err:
-                # Not durable, so no unprepare will ever come for it: undo the driver's work now,
-                # whatever happens to this task meanwhile, then report the commit's error.
-                await asyncio.shield(
-                    undo.roll_back(ref, prepared, spec, err, driver=self.driver, cdi=self.cdi)
-                )
-                raise
-            await spec
-            return self._answer(record)
+                return await self._commit(ref, await self._stages.plan(claim), self._stages)
+            return await self._commit(ref, await self.driver.prepare(claim), None)
 
-    async def _prepare_staged(
-        self, ref: ClaimRef, claim: Claim, stages: StagedDriver
+    async def _commit(
+        self, ref: ClaimRef, prepared: PreparedClaim, stages: StagedDriver | None
     ) -> PrepareResult:
-        """``plan``, then ``apply`` and the record's commit at the same time (a prepare waits
-        for the slower one, not both). Each half that fails undoes what the other did."""
-        prepared = await stages.plan(claim)
+        """Write the spec (inline: tmpfs), then commit the record (on an I/O thread) while a
+        staged driver's ``apply`` runs, so the prepare waits for the slower of the two.
+
+        Either order of a crash is safe: a spec without a record is removed by unprepare; a
+        record without a spec is re-materialized by the kubelet's retry; a staged driver's
+        ``restore`` repairs its half. Without a crash, each half that fails undoes the other,
+        whatever happens to this task meanwhile."""
         spec = self.cdi.write(ref.uid, prepared)
         record = ClaimRecord(
             ref=ref, prepared=prepared, cdi_ids=self.cdi.device_ids(ref.uid, prepared)
         )
-        applying = asyncio.ensure_future(stages.apply(ref, prepared))
+        applying = None if stages is None else asyncio.ensure_future(stages.apply(ref, prepared))
         try:
             await self.store.put(record)
         except BaseException as err:
+            # Not durable, so no unprepare will ever come for it: undo the driver's work now.
             rollback = undo.roll_back(
                 ref, prepared, spec, err, driver=self.driver, cdi=self.cdi, applying=applying
             )
             await asyncio.shield(rollback)
             raise
-        try:
-            await applying
-        except BaseException as err:
-            withdrawal = undo.withdraw(
-                record, spec, err, driver=self.driver, store=self.store, cdi=self.cdi
-            )
-            await asyncio.shield(withdrawal)
-            raise
+        if applying is not None:
+            try:
+                await applying
+            except BaseException as err:
+                withdrawal = undo.withdraw(
+                    record, spec, err, driver=self.driver, store=self.store, cdi=self.cdi
+                )
+                await asyncio.shield(withdrawal)
+                raise
         await spec
         return self._answer(record)
 
