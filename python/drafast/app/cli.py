@@ -15,6 +15,7 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from drafast.errors import DrafastError
+from drafast.runtime import grpcenv
 
 
 class _DriverArgument(argparse._StoreAction):
@@ -146,6 +147,7 @@ def _command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    grpcenv.apply()  # before anything imports grpc, which reads it once
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["probe"]:  # an exec probe, every few seconds: nothing else to import
         from drafast.app.probe import main as probe_main
