@@ -182,8 +182,9 @@ def rewrite_claim_lines(
     """Apply ``changes`` (claim UID -> its lines; [] removes them) to the ``\\n``-separated lines
     of ``path``: a claim owns the lines ending in `` claim=<uid>``; other lines are kept. With
     ``exact`` the claims in ``changes`` become the only claims in the file. Writes a temp file
-    with the same mode (fsync when ``durable``) and renames it over ``path``; no change, no
-    write. Returns whether it wrote. Raises DeviceError naming the file. Releases the GIL.
+    (the file's spare, if one waits) with the same mode (fsync when ``durable``) and swaps it
+    into ``path``'s place; no change, no write. Returns whether it wrote. Raises DeviceError
+    naming the file. Releases the GIL.
     """
 
 # ----------------------------------------------------------------------------- background jobs
@@ -212,8 +213,12 @@ class IoWorker:
         changes: Sequence[tuple[str, Sequence[str]]],
         durable: bool,
         exact: bool = False,
+        spare: bool = True,
     ) -> int:
-        """``rewrite_claim_lines`` in the background; the outcome is a bool or a DeviceError."""
+        """``rewrite_claim_lines`` in the background; the outcome is a bool or a DeviceError.
+        After a write, once the outcome is queued, the thread makes the file's spare (an empty
+        ``.<name>.drafast-tmp.spare``) unless ``spare`` is false: the next rewrite writes into
+        it instead of allocating an inode on the way to its answer."""
 
     def finished(self) -> list[tuple[int, object]]:
         """``(job id, result or exception instance)`` of the jobs finished since the last call."""

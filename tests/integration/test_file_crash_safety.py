@@ -52,7 +52,9 @@ def test_kill_9_during_rewrites_never_tears_the_file(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         assert len(generations(f.read_text())) == 1  # exactly one generation: old or new
-    # temp files of killed writers are hidden, never taken for devices, and removed at start
+    # temp files of killed writers (and a spare made for the next rewrite) are hidden, never
+    # taken for devices, and removed at start
+    (tmp_path / ".shared.drafast-tmp.spare").write_bytes(b"")
     io = IoJobs("crash-test")
     driver = FileDriver(FileDriverSettings(resource_dir=tmp_path), node_name=NodeName("n"), io=io)
     resources = asyncio.run(driver.discover())

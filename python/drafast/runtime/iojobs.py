@@ -69,9 +69,11 @@ class IoJobs:
         changes: Sequence[tuple[str, Sequence[str]]],
         durable: bool,
         exact: bool = False,
+        spare: bool = True,
     ) -> bool:
-        """``_native.rewrite_claim_lines`` on the worker; True if the file was written."""
-        out = await self.run(lambda w: w.submit_rewrite(path, changes, durable, exact))
+        """``_native.rewrite_claim_lines`` on the worker; True if the file was written. Then,
+        unless ``spare`` is false, the worker makes the file's spare for its next rewrite."""
+        out = await self.run(lambda w: w.submit_rewrite(path, changes, durable, exact, spare))
         assert isinstance(out, bool)
         return out
 

@@ -36,7 +36,10 @@ enum Outcome {
     Panicked(String),
 }
 
-type Work = Box<dyn FnOnce() -> Outcome + Send>;
+/// A job: its outcome, and what the same thread does once that outcome is queued (work the
+/// caller need not wait for).
+type Work = Box<dyn FnOnce() -> (Outcome, Option<Later>) + Send>;
+type Later = Box<dyn FnOnce() + Send>;
 
 /// Jobs waiting for a thread. Idle threads wait on `ready` and a submit wakes exactly one. (An
 /// mpsc receiver shared behind a mutex woke two threads per job: the one blocked in `recv` and,
@@ -155,15 +158,19 @@ impl Drop for IoWorker {
 
 fn run(queue: &Queue, done: &Done) {
     while let Some((id, work)) = queue.pop() {
-        let outcome = panic::catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|cause| {
-            let text = cause
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| cause.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            Outcome::Panicked(text)
-        });
+        let (outcome, later) =
+            panic::catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|cause| {
+                let text = cause
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| cause.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                (Outcome::Panicked(text), None)
+            });
         done.push(id, outcome);
+        if let Some(later) = later {
+            let _ = panic::catch_unwind(AssertUnwindSafe(later)); // nobody waits for it
+        }
     }
 }
 
@@ -242,28 +249,38 @@ impl IoWorker {
                 .map(|(k, v)| (k.as_str(), v.as_slice()))
                 .collect();
             let deletes: Vec<&str> = deletes.iter().map(String::as_str).collect();
-            match store.commit(&puts, &deletes) {
+            let outcome = match store.commit(&puts, &deletes) {
                 Ok(generation) => Outcome::Generation(generation),
                 Err(e) => Outcome::Checkpoint(e.to_string()),
-            }
+            };
+            (outcome, None)
         }))
     }
 
     /// Rewrite claim lines in ``path`` in the background (see ``rewrite_claim_lines``); returns
-    /// the job id. The outcome is whether the file was written, or a ``DeviceError``.
-    #[pyo3(signature = (path, changes, durable, exact = false))]
+    /// the job id. The outcome is whether the file was written, or a ``DeviceError``. After a
+    /// write, once the outcome is queued, the thread makes the file's spare for the next rewrite
+    /// (unless ``spare`` is false).
+    #[pyo3(signature = (path, changes, durable, exact = false, spare = true))]
     fn submit_rewrite(
         &self,
         path: PathBuf,
         changes: &Bound<'_, PyAny>,
         durable: bool,
         exact: bool,
+        spare: bool,
     ) -> PyResult<u64> {
         let changes = crate::lines::changes(changes)?;
         self.submit(Box::new(move || {
             match lines::rewrite(&path, &changes, durable, exact) {
-                Ok(written) => Outcome::Written(written),
-                Err(e) => Outcome::Device(e.to_string()),
+                Ok(true) if spare => {
+                    let spare: Later = Box::new(move || {
+                        let _ = lines::make_spare(&path); // no spare: the next rewrite makes a temp
+                    });
+                    (Outcome::Written(true), Some(spare))
+                }
+                Ok(written) => (Outcome::Written(written), None),
+                Err(e) => (Outcome::Device(e.to_string()), None),
             }
         }))
     }

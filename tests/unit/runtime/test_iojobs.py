@@ -27,6 +27,35 @@ async def test_commits_and_rewrites_return_their_outcomes(tmp_path: Path) -> Non
     jobs.close()
 
 
+def test_a_written_file_gets_a_spare_that_its_next_rewrite_writes_into(tmp_path: Path) -> None:
+    """The spare is made after the outcome is queued; close() waits for it."""
+    f = tmp_path / "dev0"
+    f.write_text("")
+    f.chmod(0o640)
+    spare = tmp_path / ".dev0.drafast-tmp.spare"
+
+    def rewrite(changes: list[tuple[str, list[str]]], path: Path = f) -> object:
+        jobs = IoJobs("test")
+        try:
+            return asyncio.run(jobs.rewrite_lines(str(path), changes, False))
+        finally:
+            jobs.close()
+
+    assert rewrite([("u1", [])]) is False  # nothing written: no spare either
+    assert rewrite([("u1", [])], tmp_path / "gone") is False
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dev0"]
+    assert rewrite([("u1", ["ns/a claim=u1"])]) is True
+    assert spare.read_bytes() == b""
+    assert spare.stat().st_mode & 0o7777 == 0o640
+    spare_inode = spare.stat().st_ino
+    assert rewrite([("u2", ["ns/b claim=u2"])]) is True
+    assert f.stat().st_ino == spare_inode  # the new content went into the spare
+    assert f.read_text() == "ns/a claim=u1\nns/b claim=u2\n"
+    assert f.stat().st_mode & 0o7777 == 0o640
+    assert spare.stat().st_ino != spare_inode  # and a new spare waits for the next one
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".dev0.drafast-tmp.spare", "dev0"]
+
+
 async def test_errors_arrive_as_drafast_errors_and_the_worker_keeps_going(tmp_path: Path) -> None:
     jobs = IoJobs("test")
     ckpt = _native.Checkpoint(str(tmp_path / "ckpt.json"))
