@@ -276,11 +276,7 @@ mod tests {
             reader.read_to_string(&mut old).unwrap();
             assert_eq!(old, "ns/a claim=1\n");
             assert_eq!(fs::read_to_string(&path).unwrap(), "ns/b claim=1\n");
-            let names: Vec<_> = fs::read_dir(dir.path())
-                .unwrap()
-                .map(|e| e.unwrap().file_name())
-                .collect();
-            assert_eq!(names, ["f"], "durable={durable}");
+            assert_eq!(names(dir.path()), ["f"], "durable={durable}");
         }
     }
 
@@ -357,7 +353,9 @@ mod tests {
                 "symlink" => std::os::unix::fs::symlink(&victim, &spare).unwrap(),
                 _ => fs::hard_link(&victim, &spare).unwrap(),
             }
-            let mut planted = File::open(&spare).unwrap(); // held: its inode is not reused
+            // Held open, so its inode number cannot be reused (a symlink is opened through: the
+            // victim is held, the link itself is not, so only the victim's content is checked).
+            let mut planted = File::open(&spare).unwrap();
             let before = inode(&spare);
             rewrite(
                 &path,
@@ -369,7 +367,9 @@ mod tests {
                 false,
             )
             .unwrap();
-            assert_ne!(inode(&path), before, "{plant}");
+            if plant != "symlink" {
+                assert_ne!(inode(&path), before, "{plant}");
+            }
             let mut left = String::new();
             planted.read_to_string(&mut left).unwrap();
             assert!(left == "junk\n" || left == "keep\n", "{plant}: {left:?}");
