@@ -274,10 +274,10 @@ impl IoWorker {
         self.submit(Box::new(move || {
             match lines::rewrite(&path, &changes, durable, exact) {
                 Ok(true) if spare => {
-                    let spare: Later = Box::new(move || {
+                    let later: Later = Box::new(move || {
                         let _ = lines::make_spare(&path); // no spare: the next rewrite makes a temp
                     });
-                    (Outcome::Written(true), Some(spare))
+                    (Outcome::Written(true), Some(later))
                 }
                 Ok(written) => (Outcome::Written(written), None),
                 Err(e) => (Outcome::Device(e.to_string()), None),
