@@ -177,9 +177,6 @@ reference-driver:
 bench: setup cluster-bins node-bins kubelet-load reference-driver
 	@echo "==> benchmarks (pytest-benchmark; every benchmark also checks its result)"
 	@mkdir -p bench-results
-	@# plugin processes start from compiled bytecode, as from an installed wheel (pip compiles
-	@# at install), even where PYTHONDONTWRITEBYTECODE is set
-	$(PY) -m compileall -q python/drafast
 	$(PY) -m pytest benches -q -p no:randomly --benchmark-json=bench-results/benchmarks.json
 	$(PY) benches/report.py bench-results/benchmarks.json | tee bench-results/table.md
 	@echo "==> drafast side by side with the Go reference driver (benches/test_reference_driver.py)"

@@ -98,7 +98,7 @@ def render(data: dict[str, Any]) -> str:
     lines = [
         f"drafast {data['drafast']} ({data.get('python', 'Python ?')}) vs {data['reference']} "
         "(Go kubeletplugin helper), "
-        f"{len(passes)} passes alternating, {data.get('cpus', '?')} CPUs",
+        f"{len(passes)} passes, rounds alternating between the two, {data.get('cpus', '?')} CPUs",
         "",
         "| metric | drafast | Go reference | ratio | target | met | "
         + " | ".join(f"ratio pass {i + 1}" for i in range(len(passes)))
@@ -119,16 +119,13 @@ def render(data: dict[str, Any]) -> str:
     lines.append("")
     q = data.get("quiet", {})
     lines.append(
-        f"Machine load before each block (waited for <= {q.get('max_busy', 0):.0%} busy,"
+        f"Machine load before each pass (waited for <= {q.get('max_busy', 0):.0%} busy,"
         f" at most {q.get('within_s', 0):g} s):"
     )
     for i, p in enumerate(passes):
-        for who in ("drafast", "go"):
-            b = p[who]
-            during = f"; {b['busy_during']:.0%} busy during the block" if "busy_during" in b else ""
-            lines.append(
-                f"- pass {i + 1} {who}: {b['load']} (waited {b['waited_s']:.0f} s){during}"
-            )
+        b = p["drafast"]  # both plugins ran through the same pass
+        during = f"; {b['busy_during']:.0%} busy during the pass" if "busy_during" in b else ""
+        lines.append(f"- pass {i + 1}: {b['load']} (waited {b['waited_s']:.0f} s){during}")
     return "\n".join(lines)
 
 

@@ -5,13 +5,15 @@ helper), built from the Go module proxy at the version pinned in tools/versions.
 (`make reference-driver`), its client rate limit lifted (as shipped, QPS 5 / burst 10 makes every
 claim GET wait ~200 ms). drafast is ``drafast run file --cluster kube``. Both get the same Go
 kubelet stand-in (the kubelet's own grpc-go DRA client), the same number of real ResourceClaims
-allocated to devices they publish and reserved for real Pods on the node, CDI specs on tmpfs,
-and run alternately (drafast, reference, drafast, reference), each block after waiting for a
-quiet machine (the load is recorded with every block). Every answer is checked.
+allocated to devices they publish and reserved for real Pods on the node, CDI specs on tmpfs.
+Both plugins run side by side through a pass, started after waiting for a quiet machine (the load
+is recorded with every pass), and every row is measured by rounds that alternate between them
+(the order swapped each round and each pass), so a change in the machine's speed -- this VM is
+shared -- falls on both alike. Every answer is checked.
 
 Rows: prepare of 1 claim (sequential calls) p50/p99, its unprepare p50, 64 concurrent 1-claim
 calls (wall) p50, 64 claims in one call p50, plugin CPU per prepare + unprepare (utime + stime of
-the plugin over the sequential rounds), plugin RSS 2 s after a block's last round (both idle by
+the plugin over the sequential rounds), plugin RSS 2 s after a pass's last round (both idle by
 then; the RSS at the last answer is kept too), process start -> GetInfo answered p50. Results go
 to bench-results/reference.json; benches/reference_report.py renders the table with each ratio
 (drafast / Go) against the issue's target. Missed targets are reported, never failed: timing
@@ -154,35 +156,25 @@ def published(cp: ControlPlane, driver: str, within: float = 60.0) -> tuple[str,
         time.sleep(0.1)
 
 
-def drive_metered(rounds: PrepareRounds, n: int, warmup: int, pid: int) -> float:
-    """``rounds.drive(n, warmup)``; returns the CPU seconds process ``pid`` (the API server,
-    which serves both plugins' claim GETs on the same two CPUs) used per timed call: the round's
-    prepare, not its claims' creation or unprepare."""
-    spent = 0.0
-    for i in range(n + warmup):
-        rounds.setup()
-        before = process_cpu_seconds(pid)
-        rounds.prepare()
-        if i >= warmup:
-            spent += process_cpu_seconds(pid) - before
-    rounds.unprepare_current()
-    return spent / n
+@dataclass
+class Side:
+    """One contender in a pass: its running plugin, its rig, and what it measured so far."""
+
+    who: Contender
+    plugin: PluginProcess
+    rig: PrepareRig
+    cdi: Path
+    specs_before: set[str]  # the reference keeps a common spec of its own
+    ready: list[float]
+    out: dict[str, Any]
 
 
-def specs(cdi: Path) -> set[str]:
-    return {p.name for p in cdi.iterdir()} if cdi.is_dir() else set()
-
-
-def block(cp: ControlPlane, who: Contender, root: Path, loop: BackgroundLoop) -> dict[str, Any]:
-    """One contender's measurements, started on a quiet machine."""
-    load = wait_quiet(QUIET_BUSY, QUIET_WITHIN)
+def open_side(cp: ControlPlane, who: Contender, root: Path, loop: BackgroundLoop) -> Side:
+    """Start ``who``'s plugin under ``root`` and make its claims, once it has published."""
     root.mkdir(parents=True)
     cdi = tmpfs_dir(f"drafast-bench-ref-{who.name}-")
     (root / "cdi").symlink_to(cdi)
-    meter = BusyMeter()  # the whole machine while this block runs (plugin, client, API server)
     plugin = who.start(root, loop)
-    ready = [plugin.ready_seconds]
-    out: dict[str, Any] = {"load": str(load), "busy": load.busy, "waited_s": load.waited}
     try:
         pool, devices = published(cp, who.driver)
         claims = KubeClaims(
@@ -192,47 +184,111 @@ def block(cp: ControlPlane, who: Contender, root: Path, loop: BackgroundLoop) ->
             devices=devices,
             node=NODE,
             pods=DEVICES,
-            prefix=root.name,  # unique per block: pods and claims of earlier blocks stay
+            prefix=root.name,  # unique per pass and plugin: earlier pods and claims stay
         )
-        before = specs(cdi)  # the reference keeps a common spec of its own
         rig = PrepareRig(plugin, claims, GoKubelet(plugin.dra_socket, build_kubeletload()))
-        seq = rig.rounds(1, 1, who.check)
-        cpu0 = plugin.cpu_seconds()
-        seq.drive(SEQ_ROUNDS, WARMUP)
-        cpu = plugin.cpu_seconds() - cpu0
+    except BaseException:
+        plugin.stop()
+        shutil.rmtree(cdi, ignore_errors=True)
+        raise
+    return Side(who, plugin, rig, cdi, specs(cdi), [plugin.ready_seconds], {})
+
+
+def interleaved(sides: list[Side], rounds: int, step: Callable[[Side, int], None]) -> None:
+    """``step(side, i)`` for rounds i = 0 .. rounds-1, every side in turn, the order swapped
+    each round: a change in the machine's speed mid-pass falls on both plugins alike."""
+    for i in range(rounds):
+        for side in sides if i % 2 == 0 else sides[::-1]:
+            step(side, i)
+
+
+def run_rounds(
+    sides: list[Side], claims: int, calls: int, rounds: int, api_pid: int | None = None
+) -> tuple[dict[str, PrepareRounds], dict[str, float], dict[str, float]]:
+    """``rounds`` + WARMUP interleaved rounds of ``claims`` new claims in ``calls`` calls per
+    side; each round's claims are unprepared at the start of the next. Returns per side: the
+    rounds, the plugin's CPU seconds over all of them (claim creation, prepare and unprepare),
+    and the CPU seconds process ``api_pid`` (the API server, serving both plugins' claim GETs on
+    the same CPUs) used per timed prepare, not counting claim creation or unprepare."""
+    runs = {s.who.name: s.rig.rounds(claims, calls, s.who.check) for s in sides}
+    cpu = dict.fromkeys(runs, 0.0)
+    api = dict.fromkeys(runs, 0.0)
+
+    def step(side: Side, i: int) -> None:
+        run, name = runs[side.who.name], side.who.name
+        before = side.plugin.cpu_seconds()
+        run.setup()
+        api_before = process_cpu_seconds(api_pid) if api_pid else 0.0
+        run.prepare()
+        if api_pid and i >= WARMUP:
+            api[name] += process_cpu_seconds(api_pid) - api_before
+        cpu[name] += side.plugin.cpu_seconds() - before
+
+    interleaved(sides, rounds + WARMUP, step)
+    for side in sides:
+        before = side.plugin.cpu_seconds()
+        runs[side.who.name].unprepare_current()
+        cpu[side.who.name] += side.plugin.cpu_seconds() - before
+    return runs, cpu, {name: spent / rounds for name, spent in api.items()}
+
+
+def specs(cdi: Path) -> set[str]:
+    return {p.name for p in cdi.iterdir()} if cdi.is_dir() else set()
+
+
+def one_pass(
+    cp: ControlPlane, contenders: list[Contender], root: Path, loop: BackgroundLoop
+) -> dict[str, dict[str, Any]]:
+    """Both plugins running side by side, started on a quiet machine, every row measured by
+    rounds that alternate between them."""
+    load = wait_quiet(QUIET_BUSY, QUIET_WITHIN)
+    meter = BusyMeter()  # the whole machine while this pass runs (plugins, client, API server)
+    sides: list[Side] = []
+    try:
+        for who in contenders:
+            sides.append(open_side(cp, who, root / f"{root.name}-{who.name}", loop))
         api = cp.pid("kube-apiserver")
-        api_per_prepare = drive_metered(rig.rounds(1, 1, who.check), SEQ_ROUNDS, WARMUP, api)
-        concurrent = rig.rounds(64, 64, who.check)
-        api_per_concurrent64 = drive_metered(concurrent, BIG_ROUNDS, WARMUP, api)
-        one_call = rig.rounds(64, 1, who.check)
-        one_call.drive(BIG_ROUNDS, WARMUP)
-        assert specs(cdi) == before, "a claim's CDI spec outlived its unprepare"
-        rss_at_end = plugin.rss_kib()
+        seq, cpu, _ = run_rounds(sides, 1, 1, SEQ_ROUNDS)
+        _, _, api_per_prepare = run_rounds(sides, 1, 1, SEQ_ROUNDS, api)
+        concurrent, _, api_per_concurrent64 = run_rounds(sides, 64, 64, BIG_ROUNDS, api)
+        one_call, _, _ = run_rounds(sides, 64, 1, BIG_ROUNDS)
+        rss_at_end = {s.who.name: s.plugin.rss_kib() for s in sides}
         time.sleep(RSS_SETTLE_S)
-        out |= {
-            "prepare_s": seq.prepare_s[WARMUP:],
-            "unprepare_s": seq.unprepare_s[WARMUP:],
-            "concurrent64_s": concurrent.prepare_s[WARMUP:],
-            "onecall64_s": one_call.prepare_s[WARMUP:],
-            "cpu_per_cycle_s": cpu / (SEQ_ROUNDS + WARMUP),
-            "apiserver_cpu_per_prepare_s": api_per_prepare,
-            "apiserver_cpu_per_concurrent64_s": api_per_concurrent64,
-            "rss_kib": plugin.rss_kib(),
-            "rss_at_end_kib": rss_at_end,
-            "busy_during": meter.busy(),
-        }
-        rig.kubelet.close()
+        busy_during = meter.busy()
+        for s in sides:
+            name = s.who.name
+            assert specs(s.cdi) == s.specs_before, f"{name}: a CDI spec outlived its unprepare"
+            s.out |= {
+                "load": str(load),
+                "busy": load.busy,
+                "waited_s": load.waited,
+                "prepare_s": seq[name].prepare_s[WARMUP:],
+                "unprepare_s": seq[name].unprepare_s[WARMUP:],
+                "concurrent64_s": concurrent[name].prepare_s[WARMUP:],
+                "onecall64_s": one_call[name].prepare_s[WARMUP:],
+                "cpu_per_cycle_s": cpu[name] / (SEQ_ROUNDS + WARMUP),
+                "apiserver_cpu_per_prepare_s": api_per_prepare[name],
+                "apiserver_cpu_per_concurrent64_s": api_per_concurrent64[name],
+                "rss_kib": s.plugin.rss_kib(),
+                "rss_at_end_kib": rss_at_end[name],
+                "busy_during": busy_during,
+            }
     finally:
-        code = plugin.stop()
-    assert code == 0, f"{who.name} exited with {code} on SIGTERM"
-    for i in range(STARTS - 1):  # more start -> GetInfo samples, each from a fresh process
-        p = who.start(root.with_name(f"{root.name}-start{i}"), loop)
-        ready.append(p.ready_seconds)
+        codes = {}
+        for s in sides:
+            s.rig.kubelet.close()
+            codes[s.who.name] = s.plugin.stop()
+            shutil.rmtree(s.cdi, ignore_errors=True)
+    assert all(c == 0 for c in codes.values()), f"exit codes on SIGTERM: {codes}"
+
+    def start_again(side: Side, i: int) -> None:  # a start -> GetInfo sample from a fresh process
+        p = side.who.start(root / f"{root.name}-{side.who.name}-start{i}", loop)
+        side.ready.append(p.ready_seconds)
         time.sleep(1.0)  # let it finish starting (slice informers): SIGTERM before is an error
-        assert p.stop() == 0, f"{who.name} exited non-zero on SIGTERM"
-    shutil.rmtree(cdi, ignore_errors=True)
-    out["ready_s"] = ready
-    return out
+        assert p.stop() == 0, f"{side.who.name} exited non-zero on SIGTERM"
+
+    interleaved(sides, STARTS - 1, start_again)
+    return {s.who.name: s.out | {"ready_s": s.ready} for s in sides}
 
 
 @pytest.fixture(scope="module")
@@ -267,9 +323,9 @@ def test_side_by_side_with_the_go_reference(
     contenders = [drafast_contender(cp), go_contender(cp)]
     passes: list[dict[str, Any]] = []
     for n in range(PASSES):
-        passes.append(
-            {c.name: block(cp, c, short_dir / f"p{n}-{c.name}", loop) for c in contenders}
-        )
+        # the first plugin to start and to take each round alternates between passes too
+        order = contenders if n % 2 == 0 else contenders[::-1]
+        passes.append(one_pass(cp, order, short_dir / f"p{n}", loop))
     results = {
         "drafast": _git_head(),
         # The plugin runs on this interpreter (sys.executable): say which build it was.
