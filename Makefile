@@ -181,6 +181,8 @@ bench: setup cluster-bins node-bins kubelet-load reference-driver
 	$(PY) benches/report.py bench-results/benchmarks.json | tee bench-results/table.md
 	@echo "==> drafast side by side with the Go reference driver (benches/test_reference_driver.py)"
 	$(PY) benches/reference_report.py bench-results/reference.json | tee bench-results/reference.md
+	@echo "==> gRPC's cost per no-op call: grpc-go, grpc.aio, drafast (benches/test_grpc_floor.py)"
+	cat bench-results/grpc_floor.md
 
 .PHONY: clean
 clean:

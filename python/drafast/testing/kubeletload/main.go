@@ -14,6 +14,10 @@
 //
 // Each inner list of "calls" is one gRPC call; all calls of a request run concurrently. "seconds"
 // runs from just before the first call is issued to the last response. Exits 0 on stdin EOF.
+//
+// With -serve-noop it is the other side instead: a DRA plugin on grpc-go that does nothing (the
+// kubelet's generated server; every claim answered without error) on the socket given, until
+// SIGTERM. benches/test_grpc_floor.py measures gRPC's own cost per call with it.
 package main
 
 import (
@@ -24,8 +28,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -62,7 +69,12 @@ type response struct {
 
 func main() {
 	socket := flag.String("socket", "", "the plugin's DRA socket")
+	noop := flag.String("serve-noop", "", "serve a DRA plugin that does nothing on this socket")
 	flag.Parse()
+	if *noop != "" {
+		serveNoop(*noop)
+		return
+	}
 	if *socket == "" {
 		fail(errors.New("-socket is required"))
 	}
@@ -99,6 +111,45 @@ func main() {
 		if err := out.Flush(); err != nil {
 			fail(err)
 		}
+	}
+}
+
+// noopPlugin answers every claim of every call without error and does nothing else.
+type noopPlugin struct {
+	drapb.UnimplementedDRAPluginServer
+}
+
+func (noopPlugin) NodePrepareResources(_ context.Context, req *drapb.NodePrepareResourcesRequest) (*drapb.NodePrepareResourcesResponse, error) {
+	resp := &drapb.NodePrepareResourcesResponse{Claims: map[string]*drapb.NodePrepareResourceResponse{}}
+	for _, c := range req.Claims {
+		resp.Claims[c.Uid] = &drapb.NodePrepareResourceResponse{}
+	}
+	return resp, nil
+}
+
+func (noopPlugin) NodeUnprepareResources(_ context.Context, req *drapb.NodeUnprepareResourcesRequest) (*drapb.NodeUnprepareResourcesResponse, error) {
+	resp := &drapb.NodeUnprepareResourcesResponse{Claims: map[string]*drapb.NodeUnprepareResourceResponse{}}
+	for _, c := range req.Claims {
+		resp.Claims[c.Uid] = &drapb.NodeUnprepareResourceResponse{}
+	}
+	return resp, nil
+}
+
+func serveNoop(socket string) {
+	lis, err := net.Listen("unix", socket)
+	if err != nil {
+		fail(err)
+	}
+	srv := grpc.NewServer()
+	drapb.RegisterDRAPluginServer(srv, noopPlugin{})
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, os.Interrupt)
+	go func() {
+		<-stop
+		srv.GracefulStop() // closes the listener, which removes the socket file
+	}()
+	if err := srv.Serve(lis); err != nil {
+		fail(err)
 	}
 }
 
