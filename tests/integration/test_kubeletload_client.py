@@ -4,13 +4,17 @@ Unix sockets, so the benchmarks' client is known to work. The binary comes from 
 kubelet-load`; without it these tests fail."""
 
 import asyncio
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from drafast.app.settings import RunOptions
+from drafast.kubelet.client import KubeletClient
 from drafast.testing import allocated_claim, running_plugin
-from drafast.testing.bench import Answer, GoKubelet, KubeletLoadError
+from drafast.testing.bench import Answer, GoKubelet, KubeletLoadError, kubeletload_path
+from drafast.testing.process import wait_accepting
+from drafast.types import ClaimRef, ClaimUID
 
 pytestmark = pytest.mark.integration
 DRIVER = "file.drafast.dev"
@@ -56,3 +60,28 @@ async def test_prepare_and_unprepare_two_claims_in_two_calls(opts: RunOptions) -
 def test_a_missing_binary_names_the_make_target(tmp_path: Path) -> None:
     with pytest.raises(KubeletLoadError, match="make kubelet-load"):
         GoKubelet(tmp_path / "dra.sock", binary=tmp_path / "no-such-kubeletload")
+
+
+def test_serve_noop_answers_every_claim_and_stops_on_sigterm(tmp_path: Path) -> None:
+    # kubeletload's other side: grpc-go's no-op DRA plugin (benches/test_grpc_floor.py).
+    socket = tmp_path / "noop.sock"
+    refs = [ClaimRef(namespace="ns", name=f"c{i}", uid=ClaimUID(f"uid-{i}")) for i in range(3)]
+
+    async def calls() -> None:
+        async with KubeletClient(dra_socket=socket) as client:
+            prepared = await client.prepare(refs)
+            assert {uid: (r.error, r.devices) for uid, r in prepared.items()} == {
+                r.uid: ("", ()) for r in refs
+            }
+            unprepared = await client.unprepare(refs[:2])
+            assert {uid: r.error for uid, r in unprepared.items()} == {r.uid: "" for r in refs[:2]}
+
+    proc = subprocess.Popen([str(kubeletload_path()), "-serve-noop", str(socket)])
+    try:
+        wait_accepting(socket, proc, "kubeletload -serve-noop")
+        asyncio.run(calls())
+    finally:
+        proc.terminate()
+        code = proc.wait(30)
+    assert code == 0
+    assert not socket.exists()  # the listener went with it
