@@ -70,8 +70,8 @@ class Server:
 
 
 def command_server(name: str, argv: list[str], socket: Path) -> Server:
-    proc = subprocess.Popen(argv, stderr=subprocess.PIPE)
-    wait_accepting(socket, proc, name, stderr_piped=True)
+    proc = subprocess.Popen(argv)  # its output, if any, goes to pytest's capture
+    wait_accepting(socket, proc, name)
 
     def stop() -> int | None:
         proc.terminate()
