@@ -62,7 +62,7 @@ class Server:
     name: str
     pid: int
     kubelet: GoKubelet
-    stop: Callable[[], int | None]
+    stop: Callable[[], int]
     round_trip_s: list[float] = field(default_factory=list)
     run_ns: int = 0
     calls: int = 0
@@ -73,7 +73,7 @@ def command_server(name: str, argv: list[str], socket: Path) -> Server:
     proc = subprocess.Popen(argv)  # its output, if any, goes to pytest's capture
     wait_accepting(socket, proc, name)
 
-    def stop() -> int | None:
+    def stop() -> int:
         proc.terminate()
         try:
             return proc.wait(30)

@@ -22,6 +22,7 @@ thresholds are not test failures.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -186,11 +187,13 @@ def open_side(cp: ControlPlane, who: Contender, root: Path, loop: BackgroundLoop
             pods=DEVICES,
             prefix=root.name,  # unique per pass and plugin: earlier pods and claims stay
         )
-        rig = PrepareRig(plugin, claims, GoKubelet(plugin.dra_socket, build_kubeletload()))
+        kubelet = GoKubelet(plugin.dra_socket, build_kubeletload())
     except BaseException:
         plugin.stop()
         shutil.rmtree(cdi, ignore_errors=True)
         raise
+    # the rig owns the plugin and the CDI dir from here: its close() stops and removes them
+    rig = PrepareRig(plugin, claims, kubelet, cdi_dir=cdi)
     return Side(who, plugin, rig, cdi, specs(cdi), [plugin.ready_seconds], {})
 
 
@@ -244,9 +247,12 @@ def one_pass(
     load = wait_quiet(QUIET_BUSY, QUIET_WITHIN)
     meter = BusyMeter()  # the whole machine while this pass runs (plugins, client, API server)
     sides: list[Side] = []
-    try:
+    # Every side's rig is closed however the pass ends: its client, then its plugin (which must
+    # exit 0 on SIGTERM), then its CDI dir.
+    with contextlib.ExitStack() as stack:
         for who in contenders:
             sides.append(open_side(cp, who, root / f"{root.name}-{who.name}", loop))
+            stack.enter_context(sides[-1].rig)
         api = cp.pid("kube-apiserver")
         seq, cpu, _ = run_rounds(sides, 1, 1, SEQ_ROUNDS)
         _, _, api_per_prepare = run_rounds(sides, 1, 1, SEQ_ROUNDS, api)
@@ -273,13 +279,6 @@ def one_pass(
                 "rss_at_end_kib": rss_at_end[name],
                 "busy_during": busy_during,
             }
-    finally:
-        codes = {}
-        for s in sides:
-            s.rig.kubelet.close()
-            codes[s.who.name] = s.plugin.stop()
-            shutil.rmtree(s.cdi, ignore_errors=True)
-    assert all(c == 0 for c in codes.values()), f"exit codes on SIGTERM: {codes}"
 
     def start_again(side: Side, i: int) -> None:  # a start -> GetInfo sample from a fresh process
         p = side.who.start(root / f"{root.name}-{side.who.name}-start{i}", loop)
